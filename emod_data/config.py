@@ -1,0 +1,181 @@
+"""The processing configuration: every parameter that shapes the stored signals.
+
+One :class:`ProcessingConfig` is stored at the store root together with its
+hash. A second ingest into the same store must use the same configuration; a
+different one is refused with a message saying what differs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from emod_data.errors import ManifestError, StoreError
+
+
+@dataclass(frozen=True)
+class ProcessingConfig:
+    """How raw signals become stored signals.
+
+    The default is EMOD's recipe: 0.3-49 Hz zero-phase band-pass, average
+    reference, 200 Hz. Every step can be switched off.
+
+    Parameters
+    ----------
+    sfreq : float
+        Store sampling rate in Hz; signals are resampled (polyphase, anti-aliased) to it.
+    bandpass : tuple of float or None
+        (low, high) edges of the zero-phase band-pass in Hz; either may be None
+        for a pure high- or low-pass; None switches the band-pass off.
+    notch : float or None
+        Line frequency in Hz; a zero-phase notch removes it and its harmonics below
+        Nyquist. None (default) switches it off.
+    reference : {"average", "none"}
+        Re-reference to the common average, or keep the source reference.
+    filter_method : {"fir", "iir"}
+        MNE filter design: windowed-sinc FIR (default) or 4th-order Butterworth,
+        both applied forward and backward (zero phase).
+    resample : bool
+        Resample to ``sfreq``. When False every source must already be at ``sfreq``.
+    precision_bits : int or None
+        Mantissa bits kept when storing float32 (numcodecs BitRound; 12 bits is a
+        relative error below 1.3e-4, far under any EEG amplifier's noise). None
+        stores float32 losslessly.
+    chunk_seconds : float
+        Length of a stored chunk along time.
+    compression_level : int
+        Zstandard level of the Blosc compressor.
+    """
+
+    sfreq: float = 200.0
+    bandpass: tuple[float | None, float | None] | None = (0.3, 49.0)
+    notch: float | None = None
+    reference: str = "average"
+    filter_method: str = "fir"
+    resample: bool = True
+    precision_bits: int | None = 12
+    chunk_seconds: float = 10.0
+    compression_level: int = 3
+    dtype: str = field(default="float32", init=False)
+    units: str = field(default="uV", init=False)
+
+    def __post_init__(self) -> None:
+        if self.sfreq <= 0:
+            raise ValueError(f"sfreq must be positive (got {self.sfreq})")
+        if self.bandpass is not None:
+            low, high = self.bandpass
+            if low is None and high is None:
+                raise ValueError("bandpass needs a low or a high edge; use None to switch it off")
+            if high is not None and high >= self.sfreq / 2:
+                raise ValueError(f"bandpass high edge {high} Hz must be below Nyquist ({self.sfreq / 2} Hz)")
+            if low is not None and high is not None and not 0 < low < high:
+                raise ValueError(f"bandpass must satisfy 0 < low < high (got {self.bandpass})")
+            object.__setattr__(self, "bandpass", (low, high))
+        if self.notch is not None and not 0 < self.notch < self.sfreq / 2:
+            raise ValueError(f"notch {self.notch} Hz must be between 0 and Nyquist ({self.sfreq / 2} Hz)")
+        if self.reference not in ("average", "none"):
+            raise ValueError(f"reference must be 'average' or 'none' (got {self.reference!r})")
+        if self.filter_method not in ("fir", "iir"):
+            raise ValueError(f"filter_method must be 'fir' or 'iir' (got {self.filter_method!r})")
+        if self.precision_bits is not None and not 4 <= self.precision_bits <= 23:
+            raise ValueError(f"precision_bits must be between 4 and 23, or None (got {self.precision_bits})")
+        if self.chunk_seconds <= 0:
+            raise ValueError(f"chunk_seconds must be positive (got {self.chunk_seconds})")
+
+    @classmethod
+    def raw(cls, sfreq: float = 200.0) -> ProcessingConfig:
+        """A configuration with every processing step switched off (lossless, no filter, no reference)."""
+        return cls(sfreq=sfreq, bandpass=None, notch=None, reference="none", precision_bits=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The configuration as plain JSON-compatible values."""
+        data = dataclasses.asdict(self)
+        data["bandpass"] = list(self.bandpass) if self.bandpass is not None else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ProcessingConfig:
+        """Rebuild a configuration from :meth:`to_dict` output (store root attributes)."""
+        values = {k: v for k, v in data.items() if k not in ("dtype", "units")}
+        if values.get("bandpass") is not None:
+            values["bandpass"] = tuple(values["bandpass"])
+        return cls(**values)
+
+    @property
+    def hash(self) -> str:
+        """First 16 hex digits of the SHA-256 of the canonical JSON form."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def differences(self, other: ProcessingConfig) -> list[str]:
+        """Human-readable differences, ``"name: self -> other"``, in field order."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        return [f"{k}: {mine[k]!r} -> {theirs[k]!r}" for k in mine if mine[k] != theirs[k]]
+
+    @property
+    def chunk_samples(self) -> int:
+        """Samples per stored chunk."""
+        return max(1, round(self.chunk_seconds * self.sfreq))
+
+
+def load_config(path: str | Path) -> ProcessingConfig:
+    """Read a processing configuration from a TOML file.
+
+    The file holds the fields of :class:`ProcessingConfig` at top level (or in a
+    ``[processing]`` table); ``bandpass = false`` and ``notch = false`` switch a
+    step off.
+
+    Parameters
+    ----------
+    path : path-like
+        The TOML file.
+
+    Returns
+    -------
+    ProcessingConfig
+
+    Raises
+    ------
+    ManifestError
+        One line naming the file and the bad field.
+    """
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ManifestError(f"{path}: processing configuration not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ManifestError(f"{path}: not valid TOML ({exc})") from None
+    data = data.get("processing", data)
+    names = {f.name for f in dataclasses.fields(ProcessingConfig) if f.init}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ManifestError(f"{path}: unknown field(s) {unknown}; expected some of {sorted(names)}")
+    values = {k: (None if v is False else v) for k, v in data.items()}
+    if isinstance(values.get("bandpass"), list):
+        values["bandpass"] = tuple(values["bandpass"])
+    try:
+        return ProcessingConfig(**values)
+    except (TypeError, ValueError) as exc:
+        raise ManifestError(f"{path}: {exc}") from None
+
+
+def check_same(stored: ProcessingConfig, requested: ProcessingConfig, where: str) -> None:
+    """Refuse a requested configuration that differs from a store's.
+
+    Raises
+    ------
+    StoreError
+        Naming the store and every parameter that differs.
+    """
+    if stored.hash != requested.hash:
+        diff = "; ".join(stored.differences(requested))
+        raise StoreError(
+            f"{where}: store was made with other processing parameters ({diff}); "
+            "ingest with the store's parameters or into a new store"
+        )

@@ -1,0 +1,33 @@
+"""Exception types raised by emod_data.
+
+Every error carries a one-line message that names the file (manifest, raw file
+or store) and the problem, so that the command line can print it as is.
+"""
+
+
+class EmodDataError(Exception):
+    """Base class of every error raised on purpose by emod_data."""
+
+
+class ManifestError(EmodDataError):
+    """A manifest or the valence-arousal lexicon is missing or invalid."""
+
+
+class ReaderError(EmodDataError):
+    """A raw file cannot be read or does not have the layout its manifest declares."""
+
+
+class ChannelError(EmodDataError):
+    """A channel name is not in the vocabulary and the manifest neither maps nor excludes it."""
+
+
+class LabelError(EmodDataError):
+    """Labels are missing or inconsistent with the manifest or the lexicon."""
+
+
+class SignalError(EmodDataError):
+    """A signal fails a sanity check (NaN, implausible amplitude, too short to process)."""
+
+
+class StoreError(EmodDataError):
+    """A store is missing, of another version, or was made with other processing parameters."""

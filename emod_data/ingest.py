@@ -1,0 +1,417 @@
+"""``emod-data ingest``: raw corpus -> harmonized store, in parallel and resumable.
+
+The coordinator resolves the manifest, lexicon, labels and channel plan once,
+lists the files in stable order, skips files already complete in the store,
+and hands one task per file to the workers. Workers write arrays only; the
+coordinator writes the corpus' tables after every finished file (atomically),
+so an interrupted run loses nothing already recorded and a rerun completes the
+store. One bad file never stops the others: it lands in the failures table with
+a one-line reason.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import mmap
+import os
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from emod_data.channels import ChannelPlan, plan_channels
+from emod_data.config import ProcessingConfig
+from emod_data.discovery import SourceFile, discover, natural_key
+from emod_data.errors import EmodDataError, LabelError, ReaderError, SignalError, StoreError
+from emod_data.labels import LabelResolver
+from emod_data.lexicon import load_lexicon
+from emod_data.manifest import Manifest, load_manifest
+from emod_data.preprocess import harmonize
+from emod_data.readers import iter_trials, open_container
+from emod_data.store import (
+    create_or_check_root,
+    read_root,
+    read_table,
+    segment_complete,
+    table_path,
+    write_segment,
+    write_table,
+)
+
+FAILURE_COLUMNS = ["file", "subject", "session", "trial", "stage", "error"]
+
+
+def file_checksum(path: Path) -> str:
+    """xxHash3-128 hex digest of a file's bytes (fast enough to run on every ingested file)."""
+    import xxhash
+
+    digest = xxhash.xxh3_128()
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size:
+            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
+                for offset in range(0, size, 1 << 26):
+                    digest.update(view[offset : offset + (1 << 26)])
+    return digest.hexdigest()
+
+
+def recording_id(corpus: str, subject: str, session: int, trial: int, segment: str) -> str:
+    """Stable id of a stored segment, also its array path below ``data/``."""
+    suffix = "-baseline" if segment == "baseline" else ""
+    return f"{corpus}/sub-{subject}/ses-{session}/trial-{trial:02d}{suffix}"
+
+
+@dataclass
+class FileTask:
+    """Everything a worker needs to ingest one file (picklable)."""
+
+    source: SourceFile
+    manifest: Manifest
+    plan: ChannelPlan
+    labels: LabelResolver
+    config: ProcessingConfig
+    store: str
+
+
+@dataclass
+class FileResult:
+    """What a worker reports for one file."""
+
+    relpath: str
+    rows: list[dict] = field(default_factory=list)
+    failures: list[dict] = field(default_factory=list)
+
+
+def split_segments(data: np.ndarray, manifest: Manifest) -> list[tuple[str, np.ndarray]]:
+    """Split a trial into its pre-trial baseline and stimulus (baseline dropped or kept per manifest)."""
+    n_base = round(manifest.segments.baseline_seconds * manifest.format.sfreq)
+    if n_base == 0:
+        return [("stimulus", data)]
+    if data.shape[-1] <= n_base:
+        raise SignalError(f"trial of {data.shape[-1]} samples is not longer than its "
+                          f"{manifest.segments.baseline_seconds} s baseline")
+    parts = [("stimulus", data[:, n_base:])]
+    if manifest.segments.baseline == "keep":
+        parts.insert(0, ("baseline", data[:, :n_base]))
+    return parts
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def process_file(task: FileTask) -> FileResult:
+    """Ingest one raw file: read, harmonize and write every segment of every trial.
+
+    Trial-level problems (non-finite samples, implausible amplitude, missing
+    labels) fail that trial only; file-level problems (unreadable file, wrong
+    shapes, missing variables) fail the whole file and none of its rows is kept.
+
+    Parameters
+    ----------
+    task : FileTask
+
+    Returns
+    -------
+    FileResult
+        Table rows of the stored segments and failure rows.
+    """
+    src, manifest, config = task.source, task.manifest, task.config
+    corpus = manifest.name
+    result = FileResult(src.relpath)
+    stat = src.path.stat()
+    provenance = {"source_file": src.relpath, "source_size": stat.st_size, "source_mtime_ns": stat.st_mtime_ns,
+                  "manifest_sha256": manifest.sha256, "processing_hash": config.hash}
+
+    def fail(stage: str, error: str, session=None, trial=None) -> None:
+        result.failures.append({"file": src.relpath, "subject": src.subject, "session": session,
+                                "trial": trial, "stage": stage, "error": error})
+
+    try:
+        provenance["source_checksum"] = file_checksum(src.path)
+        with open_container(src.path, manifest.format.container, src.relpath) as container:
+            for raw in iter_trials(container, manifest, src.relpath):
+                session = src.session if src.session is not None else task.labels.position(None, raw.trial)[0]
+                where = f"{src.relpath} trial {raw.trial}"
+                stage = "labels"
+                try:
+                    labels = task.labels.labels(session, raw.trial, raw.ratings)
+                    stage = "signal"
+                    for segment, part in split_segments(raw.data[task.plan.source_index], manifest):
+                        signal = harmonize(part, manifest.format.sfreq, manifest.unit_scale, config, where)
+                        rid = recording_id(corpus, src.subject, session, raw.trial, segment)
+                        attrs = {"channel_names": task.plan.names, "recording_id": rid, **provenance}
+                        write_segment(task.store, f"data/{rid}", signal, attrs, config)
+                        result.rows.append({
+                            "recording_id": rid, "corpus": corpus, "subject": src.subject, "session": session,
+                            "trial": raw.trial, "segment": segment,
+                            "stimulus": task.labels.stimulus(src.subject, session, raw.trial),
+                            "path": f"data/{rid}", "n_channels": signal.shape[0], "n_samples": signal.shape[1],
+                            "sfreq": config.sfreq, "duration_s": signal.shape[1] / config.sfreq,
+                            "channel_names": list(task.plan.names), "channel_ids": task.plan.ids.tolist(),
+                            **labels, **provenance,
+                        })
+                except (SignalError, LabelError) as exc:
+                    message = _first_line(exc)
+                    fail(stage, message if message.startswith(src.relpath) else f"{where}: {message}",
+                         session, raw.trial)
+    except ReaderError as exc:
+        result.rows.clear()
+        fail("read", _first_line(exc))
+    except EmodDataError as exc:
+        result.rows.clear()
+        fail("ingest", _first_line(exc))
+    except Exception as exc:  # noqa: BLE001 - one bad file never stops the others
+        result.rows.clear()
+        fail("internal", f"{src.relpath}: {type(exc).__name__}: {_first_line(exc)}")
+        result.failures[-1]["traceback"] = traceback.format_exc()
+    return result
+
+
+@dataclass
+class IngestReport:
+    """Outcome of one ingest run.
+
+    Attributes
+    ----------
+    corpus : str
+    store : pathlib.Path
+    files : int
+        Files matched by the manifest (after the subject filter).
+    skipped : int
+        Files already complete in the store and left as they were.
+    processed : int
+        Files ingested in this run.
+    ignored : list of str
+        Files found by the glob that do not match the manifest's pattern.
+    recordings : pandas.DataFrame
+        The corpus' recordings table after the run.
+    failures : pandas.DataFrame
+        The corpus' failures table after the run.
+    """
+
+    corpus: str
+    store: Path
+    files: int
+    skipped: int
+    processed: int
+    ignored: list[str]
+    recordings: pd.DataFrame
+    failures: pd.DataFrame
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed."""
+        return len(self.failures) == 0
+
+    def summary(self) -> pd.DataFrame:
+        """One row per corpus: subjects, sessions, trials, hours, channels, Hz."""
+        return summarize(self.recordings)
+
+
+def summarize(recordings: pd.DataFrame) -> pd.DataFrame:
+    """Summary per corpus of a recordings table (stimulus segments only).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns corpus, subjects, sessions (subject-sessions), trials, hours, channels, hz.
+    """
+    columns = ["corpus", "subjects", "sessions", "trials", "hours", "channels", "hz"]
+    if not len(recordings):
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for corpus, recs in recordings[recordings["segment"] == "stimulus"].groupby("corpus", sort=True):
+        lo, hi = int(recs["n_channels"].min()), int(recs["n_channels"].max())
+        rows.append([corpus, recs["subject"].nunique(), len(recs[["subject", "session"]].drop_duplicates()),
+                     len(recs), round(float(recs["duration_s"].sum()) / 3600, 3),
+                     str(lo) if lo == hi else f"{lo}-{hi}", float(recs["sfreq"].iloc[0])])
+    return pd.DataFrame(rows, columns=columns)
+
+
+@contextmanager
+def corpus_lock(store: Path, corpus: str) -> Iterator[None]:
+    """Hold an exclusive lock on one corpus of a store (released even on kill -9)."""
+    lock_path = store / "tables" / f".ingest-{corpus}.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StoreError(f"{store}: another ingest of corpus '{corpus}' is running on this store") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _sorted_rows(table: pd.DataFrame) -> pd.DataFrame:
+    if not len(table):
+        return table
+    key = table.apply(lambda r: (natural_key(str(r["subject"])), r["session"], r["trial"],
+                                 r["segment"] != "baseline"), axis=1)
+    return table.iloc[sorted(range(len(table)), key=key.iloc.__getitem__)].reset_index(drop=True)
+
+
+def _is_complete(source: SourceFile, rows: pd.DataFrame, manifest: Manifest, config: ProcessingConfig,
+                 store: Path) -> bool:
+    if not len(rows):
+        return False
+    stat = source.path.stat()
+    first = rows.iloc[0]
+    same = (int(first["source_size"]) == stat.st_size and int(first["source_mtime_ns"]) == stat.st_mtime_ns
+            and first["manifest_sha256"] == manifest.sha256 and first["processing_hash"] == config.hash)
+    return same and all(segment_complete(store, p) for p in rows["path"])
+
+
+def _run_tasks(tasks: list[FileTask], workers: int, scheduler: str | None) -> Iterator[FileResult]:
+    if scheduler:
+        from distributed import Client, as_completed
+
+        with Client(scheduler) as client:
+            for future in as_completed([client.submit(process_file, t, pure=False) for t in tasks]):
+                yield future.result()
+    elif workers <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            yield process_file(task)
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        context = multiprocessing.get_context("spawn")  # zarr runs an event-loop thread: never fork it
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            for future in as_completed([pool.submit(process_file, t) for t in tasks]):
+                yield future.result()
+
+
+def _remove_corpus(store: Path, corpus: str) -> None:
+    import shutil
+
+    shutil.rmtree(store / "data" / corpus, ignore_errors=True)
+    for kind in ("recordings", "failures"):
+        table_path(store, kind, corpus).unlink(missing_ok=True)
+
+
+def ingest(
+    corpus: str | Path,
+    raw_dir: str | Path,
+    store: str | Path,
+    *,
+    workers: int = 1,
+    overwrite: bool = False,
+    subjects: list[str] | None = None,
+    config: ProcessingConfig | None = None,
+    scheduler: str | None = None,
+    progress: bool | Callable[[FileResult], None] = False,
+) -> IngestReport:
+    """Ingest a raw corpus into a harmonized store.
+
+    Parameters
+    ----------
+    corpus : str or path-like
+        A shipped corpus name (``"seed"``) or the path of a manifest.
+    raw_dir : path-like
+        The corpus root folder as downloaded.
+    store : path-like
+        The store folder (created when missing).
+    workers : int
+        Worker processes (1 runs in this process).
+    overwrite : bool
+        Re-ingest every file of this corpus instead of skipping complete ones.
+    subjects : list of str, optional
+        Ingest only these subjects.
+    config : ProcessingConfig, optional
+        Processing parameters. None uses the store's when it exists, otherwise
+        the default (EMOD) recipe. A configuration that differs from an existing
+        store's is refused.
+    scheduler : str, optional
+        Address of a Dask distributed scheduler (``tcp://host:8786``) to run the
+        file tasks on instead of local processes.
+    progress : bool or callable
+        True shows a rich progress bar; a callable is called with each FileResult.
+
+    Returns
+    -------
+    IngestReport
+
+    Raises
+    ------
+    ManifestError, StoreError, ReaderError
+        Problems found before any file is processed (bad manifest, refused
+        processing parameters, no files).
+    """
+    manifest = load_manifest(corpus)
+    store = Path(store)
+    if config is None:
+        config = read_root(store) if (store / "zarr.json").exists() else ProcessingConfig()
+    lexicon = load_lexicon()
+    plan = plan_channels(manifest.channels.names, manifest.channels.rename, manifest.channels.exclude,
+                         str(manifest.path))
+    resolver = LabelResolver.from_manifest(manifest, lexicon, raw_dir)
+    files, ignored = discover(manifest, raw_dir, subjects)
+    config = create_or_check_root(store, config)
+
+    with corpus_lock(store, manifest.name):
+        if overwrite:
+            _remove_corpus(store, manifest.name)
+        old_rows = read_table(store, "recordings", manifest.name)
+        old_failures = read_table(store, "failures", manifest.name)
+        failed_before = set(old_failures["file"]) if len(old_failures) else set()
+        by_file = dict(tuple(old_rows.groupby("source_file"))) if len(old_rows) else {}
+        todo = [f for f in files if f.relpath in failed_before
+                or not _is_complete(f, by_file.get(f.relpath, pd.DataFrame()), manifest, config, store)]
+        redo = {f.relpath for f in todo}
+        kept = old_rows[~old_rows["source_file"].isin(redo)] if len(old_rows) else old_rows
+        kept_failures = old_failures[~old_failures["file"].isin(redo)] if len(old_failures) else old_failures
+        rows, failures = [kept], [kept_failures]
+
+        def save() -> tuple[pd.DataFrame, pd.DataFrame]:
+            recordings = _sorted_rows(pd.concat([r for r in rows if len(r)], ignore_index=True)
+                                      if any(len(r) for r in rows) else pd.DataFrame())
+            failed = pd.concat([f for f in failures if len(f)], ignore_index=True) \
+                if any(len(f) for f in failures) else pd.DataFrame(columns=FAILURE_COLUMNS)
+            failed = failed.drop(columns=["traceback"], errors="ignore")
+            write_table(store, "recordings", manifest.name, recordings)
+            write_table(store, "failures", manifest.name, failed)
+            return recordings, failed
+
+        tasks = [FileTask(f, manifest, plan, resolver, config, str(store)) for f in todo]
+        with _progress(progress, manifest.name, len(tasks)) as advance:
+            for result in _run_tasks(tasks, workers, scheduler):
+                rows.append(pd.DataFrame(result.rows))
+                failures.append(pd.DataFrame(result.failures, columns=[*FAILURE_COLUMNS, "traceback"]))
+                save()
+                advance(result)
+        recordings, failed = save()
+    return IngestReport(manifest.name, store, len(files), len(files) - len(todo), len(todo), ignored,
+                        recordings, failed)
+
+
+@contextmanager
+def _progress(progress: bool | Callable[[FileResult], None], corpus: str, total: int):
+    if callable(progress):
+        yield progress
+        return
+    if not progress:
+        yield lambda result: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
+        TimeRemainingColumn
+
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("files  [red]{task.fields[failed]} failed"), TimeElapsedColumn(), TimeRemainingColumn()]
+    with Progress(*columns, transient=False) as bar:
+        task = bar.add_task(f"ingest {corpus}", total=total, failed=0)
+        failed = 0
+
+        def advance(result: FileResult) -> None:
+            nonlocal failed
+            failed += bool(result.failures)
+            bar.update(task, advance=1, failed=failed)
+
+        yield advance

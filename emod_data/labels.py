@@ -1,0 +1,132 @@
+"""Trial labels: class name and index, raw ratings, and valence / arousal / dominance.
+
+Labels, the lexicon and any label file are resolved once per ingest, before any
+parallel work (:class:`LabelResolver`); workers only look up.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from emod_data.errors import LabelError, ManifestError
+from emod_data.lexicon import Lexicon, ratings_to_va
+from emod_data.manifest import Manifest
+from emod_data.readers import open_container, read_variable
+
+
+def _code_text(code: object) -> str:
+    if isinstance(code, float | np.floating) and float(code).is_integer():
+        return str(int(code))
+    if isinstance(code, np.integer):
+        return str(int(code))
+    return str(code)
+
+
+@dataclass
+class LabelResolver:
+    """Looks up a trial's labels from the manifest, the lexicon and label files.
+
+    Build it with :meth:`from_manifest`; it is small and picklable, so it is sent
+    to the workers as is.
+    """
+
+    manifest: Manifest
+    lexicon: Lexicon
+    sequences: dict[int | None, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def from_manifest(cls, manifest: Manifest, lexicon: Lexicon, raw_dir: str | Path) -> LabelResolver:
+        """Resolve label sequences (reading a label file if the manifest names one) and check them.
+
+        Raises
+        ------
+        ManifestError
+            A class of the manifest has no lexicon entry, or a code has no class.
+        ReaderError
+            The label file cannot be read.
+        """
+        spec = manifest.labels
+        sequences: dict[int | None, list[str]] = {}
+        if spec.source == "lexicon":
+            if spec.sequence is not None:
+                sequences[None] = [_code_text(c) for c in spec.sequence]
+            elif spec.sequence_by_session is not None:
+                sequences = {int(k): [_code_text(c) for c in v] for k, v in spec.sequence_by_session.items()}
+            else:
+                path = Path(raw_dir) / spec.file
+                with open_container(path, manifest.format.container, spec.file) as container:
+                    codes = np.asarray(read_variable(container, spec.variable, spec.file)).ravel()
+                sequences[None] = [_code_text(c) for c in codes]
+            for codes in sequences.values():
+                for code in codes:
+                    name = spec.codes.get(code, code)
+                    if name not in spec.classes:
+                        raise ManifestError(f"{manifest.path}: label code '{code}' maps to no class of "
+                                            f"labels.classes {spec.classes}")
+            for name in spec.classes:
+                try:
+                    lexicon.resolve(name)
+                except LabelError:
+                    raise ManifestError(f"{manifest.path}: class '{name}' has no entry in the "
+                                        "valence-arousal lexicon") from None
+        return cls(manifest, lexicon, sequences)
+
+    def position(self, session: int | None, trial: int) -> tuple[int, int]:
+        """(session, position within the session) of a trial number."""
+        per = self.manifest.files.trials_per_session
+        if self.manifest.files.session == "trial_block":
+            return (trial - 1) // per + 1, (trial - 1) % per + 1
+        return session, trial
+
+    def stimulus(self, subject: str, session: int, trial: int) -> str:
+        """The corpus-qualified stimulus id of a trial (``seed/clip03``)."""
+        _, position = self.position(session, trial)
+        text = self.manifest.labels.stimulus.format(subject=subject, session=session, trial=trial, position=position)
+        return f"{self.manifest.name}/{text}"
+
+    def labels(self, session: int, trial: int, ratings: np.ndarray | None) -> dict:
+        """Label columns of one trial.
+
+        Returns
+        -------
+        dict
+            ``class_name``, ``class_index``, ``valence``, ``arousal``, ``dominance``,
+            ``label_source`` and ``raw_<rating>`` / ``raw_code``.
+
+        Raises
+        ------
+        LabelError
+            No label for this trial position, or ratings missing, NaN or off the scale.
+        """
+        spec = self.manifest.labels
+        if spec.source == "lexicon":
+            key = session if session in self.sequences else None
+            codes = self.sequences.get(key)
+            _, position = self.position(session, trial)
+            if codes is None or not 1 <= position <= len(codes):
+                raise LabelError(f"no label for session {session} trial {trial} in the manifest's label sequence")
+            code = codes[position - 1]
+            name = spec.codes.get(code, code)
+            valence, arousal = self.lexicon.coordinates(name)
+            return {"class_name": name, "class_index": spec.classes.index(name), "valence": valence,
+                    "arousal": arousal, "dominance": math.nan, "label_source": "lexicon", "raw_code": code}
+        if ratings is None:
+            raise LabelError(f"no ratings for trial {trial}")
+        lo, hi = spec.scale
+        if not np.all(np.isfinite(ratings)) or np.any((ratings < lo) | (ratings > hi)):
+            raise LabelError(f"trial {trial} ratings {ratings.tolist()} are missing or off the scale {lo}-{hi}")
+        values = dict(zip(spec.rating_names, ratings.tolist(), strict=True))
+        va = ratings_to_va(ratings, spec.scale, self.lexicon.low, self.lexicon.high)
+        mapped = dict(zip(spec.rating_names, va.tolist(), strict=True))
+        row = {"class_name": None, "class_index": -1, "valence": mapped["valence"], "arousal": mapped["arousal"],
+               "dominance": mapped.get("dominance", math.nan), "label_source": "rating", "raw_code": None}
+        if spec.binarize is not None:
+            high = values[spec.binarize.rating] > spec.binarize.threshold
+            row["class_name"] = spec.binarize.classes[int(high)]
+            row["class_index"] = int(high)
+        row.update({f"raw_{name}": value for name, value in values.items()})
+        return row

@@ -1,0 +1,302 @@
+"""Corpus manifests: declarative TOML descriptions of how a corpus lies on disk.
+
+A manifest says where a corpus' files are, how subject, session and trial are
+read from file names and variable names, which reader handles the format, the
+channel list and units, the sampling rate and how labels map into the
+valence-arousal plane. Manifests are validated on load; every problem is
+reported as one line naming the manifest, the field and what was expected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from emod_data.errors import ManifestError
+
+MANIFEST_DIR = Path(__file__).resolve().parent.parent / "manifests"
+"""Folder of the manifests shipped with the project."""
+
+UNIT_SCALES = {"V": 1e6, "mV": 1e3, "uV": 1.0, "nV": 1e-3}
+"""Multiplier that converts each declared unit into microvolts."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CorpusSection(_Section):
+    """Identity of the corpus."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    title: str
+    description: str = ""
+    reference: str = ""
+
+
+class FilesSection(_Section):
+    """Where the files are and how ids are read from their paths."""
+
+    glob: str
+    pattern: str
+    exclude: list[str] = []
+    session: Literal["group", "date_rank", "fixed", "trial_block"] = "fixed"
+    trials_per_session: int | None = Field(default=None, gt=0)
+
+    @field_validator("pattern")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        try:
+            compiled = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression ({exc})") from None
+        if "subject" not in compiled.groupindex:
+            raise ValueError("must have a named group 'subject'")
+        return value
+
+    @model_validator(mode="after")
+    def _session_rule(self) -> FilesSection:
+        groups = re.compile(self.pattern).groupindex
+        if self.session == "group" and "session" not in groups:
+            raise ValueError("session = 'group' needs a named group 'session' in files.pattern")
+        if self.session == "date_rank" and "date" not in groups:
+            raise ValueError("session = 'date_rank' needs a named group 'date' in files.pattern")
+        if self.session == "trial_block" and self.trials_per_session is None:
+            raise ValueError("session = 'trial_block' needs files.trials_per_session")
+        return self
+
+
+class FormatSection(_Section):
+    """Which container and layout hold the signals."""
+
+    container: Literal["mat", "pickle"]
+    layout: Literal["per_variable", "stacked"]
+    trial_key: str | None = None
+    data_key: str | None = None
+    axes: list[Literal["trial", "channel", "time"]]
+    sfreq: float = Field(gt=0)
+    units: Literal["V", "mV", "uV", "nV"]
+    trials: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _layout_fields(self) -> FormatSection:
+        if self.layout == "per_variable":
+            if not self.trial_key:
+                raise ValueError("layout 'per_variable' needs format.trial_key (a regex with group 'trial')")
+            try:
+                groups = re.compile(self.trial_key).groupindex
+            except re.error as exc:
+                raise ValueError(f"format.trial_key is not a valid regular expression ({exc})") from None
+            if "trial" not in groups:
+                raise ValueError("format.trial_key needs a named group 'trial'")
+            if sorted(self.axes) != ["channel", "time"]:
+                raise ValueError("layout 'per_variable' needs format.axes to name 'channel' and 'time'")
+        else:
+            if sorted(self.axes) != ["channel", "time", "trial"]:
+                raise ValueError("layout 'stacked' needs format.axes to name 'trial', 'channel' and 'time'")
+        return self
+
+
+class ChannelsSection(_Section):
+    """The channel list as stored in the files, with aliases and exclusions."""
+
+    names: list[str] = Field(min_length=1)
+    rename: dict[str, str] = {}
+    exclude: list[str] = []
+
+    @model_validator(mode="after")
+    def _known_names(self) -> ChannelsSection:
+        listed = set(self.names)
+        if len(listed) != len(self.names):
+            dupes = sorted({n for n in self.names if self.names.count(n) > 1})
+            raise ValueError(f"channels.names repeats {dupes}")
+        for field, names in (("exclude", self.exclude), ("rename", list(self.rename))):
+            missing = [n for n in names if n not in listed]
+            if missing:
+                raise ValueError(f"channels.{field} names channels not in channels.names: {missing}")
+        return self
+
+
+class SegmentsSection(_Section):
+    """How a trial is split into baseline and stimulus segments."""
+
+    baseline_seconds: float = Field(default=0.0, ge=0)
+    baseline: Literal["keep", "drop"] = "drop"
+
+
+class BinarizeSection(_Section):
+    """Derive a two-class label from a rating (rating > threshold is the second class)."""
+
+    rating: str
+    threshold: float
+    classes: list[str] = Field(min_length=2, max_length=2)
+
+
+class LabelsSection(_Section):
+    """How trial labels are obtained and projected into the valence-arousal plane."""
+
+    source: Literal["lexicon", "ratings"]
+    classes: list[str] = []
+    codes: dict[str, str] = {}
+    sequence: list[int | str] | None = None
+    sequence_by_session: dict[str, list[int | str]] | None = None
+    file: str | None = None
+    variable: str | None = None
+    ratings_key: str | None = None
+    rating_names: list[str] = []
+    scale: tuple[float, float] | None = None
+    binarize: BinarizeSection | None = None
+    stimulus: str = "{trial}"
+
+    @model_validator(mode="after")
+    def _by_source(self) -> LabelsSection:
+        if self.source == "lexicon":
+            given = [self.sequence is not None, self.sequence_by_session is not None, self.file is not None]
+            if sum(given) != 1:
+                raise ValueError("a lexicon label source needs exactly one of labels.sequence, "
+                                 "labels.sequence_by_session or labels.file")
+            if self.file is not None and not self.variable:
+                raise ValueError("labels.file needs labels.variable")
+            if not self.classes:
+                raise ValueError("a lexicon label source needs labels.classes (the class order)")
+            unknown = sorted(set(self.codes.values()) - set(self.classes))
+            if unknown:
+                raise ValueError(f"labels.codes maps to classes not in labels.classes: {unknown}")
+        else:
+            if not self.ratings_key or not self.rating_names or self.scale is None:
+                raise ValueError("a ratings label source needs labels.ratings_key, labels.rating_names "
+                                 "and labels.scale")
+            if not {"valence", "arousal"} <= set(self.rating_names):
+                raise ValueError("labels.rating_names must include 'valence' and 'arousal'")
+            if self.scale[0] >= self.scale[1]:
+                raise ValueError("labels.scale must be [low, high] with low < high")
+            if self.binarize is not None and self.binarize.rating not in self.rating_names:
+                raise ValueError(f"labels.binarize.rating '{self.binarize.rating}' is not in labels.rating_names")
+        return self
+
+    @property
+    def class_names(self) -> list[str]:
+        """Class order used for ``class_index`` (empty when the corpus has no classes)."""
+        if self.source == "lexicon":
+            return list(self.classes)
+        return list(self.binarize.classes) if self.binarize else []
+
+
+class Manifest(_Section):
+    """A validated corpus manifest.
+
+    Attributes
+    ----------
+    corpus, files, format, channels, segments, labels
+        The manifest's sections (see ``docs/manifests.md``).
+    path : pathlib.Path
+        Where the manifest was read from.
+    sha256 : str
+        Hash of the manifest's bytes, stored with every recording it produced.
+    """
+
+    corpus: CorpusSection
+    files: FilesSection
+    format: FormatSection
+    channels: ChannelsSection
+    segments: SegmentsSection = SegmentsSection()
+    labels: LabelsSection
+    path: Path
+    sha256: str
+
+    @property
+    def name(self) -> str:
+        """The corpus name (``corpus.name``)."""
+        return self.corpus.name
+
+    @property
+    def unit_scale(self) -> float:
+        """Factor converting the declared units into microvolts."""
+        return UNIT_SCALES[self.format.units]
+
+
+def available_manifests() -> list[str]:
+    """List the corpus names of the manifests shipped with the project.
+
+    Returns
+    -------
+    list of str
+        Sorted corpus names, usable wherever a manifest path is accepted.
+    """
+    return sorted(p.stem for p in MANIFEST_DIR.glob("*.toml") if p.stem != "va_lexicon")
+
+
+def resolve_manifest_path(corpus_or_path: str | Path) -> Path:
+    """Turn a corpus name or a manifest path into the manifest's path.
+
+    Parameters
+    ----------
+    corpus_or_path : str or path-like
+        A shipped corpus name (``"seed"``) or the path of a user's own manifest.
+
+    Returns
+    -------
+    pathlib.Path
+        The manifest file.
+
+    Raises
+    ------
+    ManifestError
+        When neither a shipped manifest nor an existing file matches.
+    """
+    candidate = Path(corpus_or_path)
+    if candidate.suffix == ".toml" or candidate.exists():
+        if not candidate.is_file():
+            raise ManifestError(f"{candidate}: manifest file not found")
+        return candidate
+    shipped = MANIFEST_DIR / f"{corpus_or_path}.toml"
+    if shipped.is_file() and shipped.stem != "va_lexicon":
+        return shipped
+    raise ManifestError(
+        f"unknown corpus '{corpus_or_path}': not a manifest file and not one of {available_manifests()}"
+    )
+
+
+def _describe(error: dict) -> str:
+    field = ".".join(str(p) for p in error["loc"] if p not in ("function-after",))
+    message = error["msg"].removeprefix("Value error, ")
+    got = error.get("input")
+    shown = "" if isinstance(got, dict) or got is None else f" (got {got!r})"
+    return f"field '{field}': {message}{shown}" if field else message
+
+
+def load_manifest(corpus_or_path: str | Path) -> Manifest:
+    """Read and validate a corpus manifest.
+
+    Parameters
+    ----------
+    corpus_or_path : str or path-like
+        A shipped corpus name (see :func:`available_manifests`) or a TOML file.
+
+    Returns
+    -------
+    Manifest
+        The validated manifest.
+
+    Raises
+    ------
+    ManifestError
+        One line naming the manifest file, the field and what was expected.
+    """
+    path = resolve_manifest_path(corpus_or_path)
+    raw = path.read_bytes()
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{path}: not valid TOML ({exc})") from None
+    try:
+        return Manifest(**data, path=path, sha256=hashlib.sha256(raw).hexdigest())
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
+        raise ManifestError(f"{path}: {_describe(first)}{more}") from None

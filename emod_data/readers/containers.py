@@ -1,0 +1,156 @@
+"""File containers: MATLAB v5, MATLAB v7.3 (HDF5) and Python pickles.
+
+A container opens one file and offers its variables by name, as NumPy arrays in
+the orientation MATLAB or Python shows them (MATLAB v7.3 datasets, stored
+column-major, are transposed back). Any failure to open or parse a file becomes
+a one-line :class:`~emod_data.errors.ReaderError` naming the file.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emod_data.errors import ReaderError
+
+MAT73_SIGNATURE = b"MATLAB 7.3"
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+class MatV5Container:
+    """Variables of a MATLAB v5 file (scipy.io.loadmat), loaded at once."""
+
+    def __init__(self, path: Path, variables: list[str] | None = None) -> None:
+        from scipy.io import loadmat
+
+        self._vars = {k: v for k, v in loadmat(path, variable_names=variables).items() if not k.startswith("__")}
+
+    def keys(self) -> list[str]:
+        return list(self._vars)
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return np.asarray(self._vars[key])
+
+    def close(self) -> None:
+        self._vars.clear()
+
+
+class MatV73Container:
+    """Variables of a MATLAB v7.3 file (HDF5 through h5py), read one at a time."""
+
+    def __init__(self, path: Path) -> None:
+        import h5py
+
+        self._file = h5py.File(path, "r")
+
+    def keys(self) -> list[str]:
+        return [k for k in self._file.keys() if not k.startswith("#")]
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        data = self._file[key][()]
+        return np.asarray(data).T  # MATLAB writes column-major: HDF5 shows the axes reversed
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class PickleContainer:
+    """A pickled dict of arrays, or a single pickled array (key ``""``).
+
+    Python 2 pickles (DEAP) are read with ``encoding="latin1"``, which also reads
+    Python 3 pickles of NumPy arrays.
+    """
+
+    def __init__(self, path: Path) -> None:
+        with open(path, "rb") as handle:
+            obj = pickle.load(handle, encoding="latin1")
+        if isinstance(obj, dict):
+            self._vars = {str(k): v for k, v in obj.items()}
+        elif isinstance(obj, np.ndarray):
+            self._vars = {"": obj}
+        else:
+            raise ReaderError(f"{path}: pickle holds a {type(obj).__name__}, expected a dict or an array")
+
+    def keys(self) -> list[str]:
+        return list(self._vars)
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return np.asarray(self._vars[key])
+
+    def close(self) -> None:
+        self._vars.clear()
+
+
+def mat_version(path: Path) -> str:
+    """Return ``"7.3"`` for HDF5-based MATLAB files and ``"5"`` otherwise."""
+    with open(path, "rb") as handle:
+        head = handle.read(128)
+    if MAT73_SIGNATURE in head[:116]:
+        return "7.3"
+    with open(path, "rb") as handle:  # an HDF5 signature at 0 or after a 512-byte user block
+        handle.seek(512)
+        if head.startswith(_HDF5_SIGNATURE) or handle.read(8) == _HDF5_SIGNATURE:
+            return "7.3"
+    return "5"
+
+
+@contextmanager
+def open_container(path: Path, kind: str, label: str | None = None) -> Iterator[Any]:
+    """Open a file as a container of named variables.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file.
+    kind : {"mat", "pickle"}
+        Container type; MATLAB v5 and v7.3 are told apart from the file header.
+    label : str, optional
+        How to name the file in errors (its path relative to the corpus root).
+
+    Yields
+    ------
+    container
+        An object with ``keys()`` and ``[name]`` returning NumPy arrays.
+
+    Raises
+    ------
+    ReaderError
+        One line naming the file when it is missing, truncated or not of this kind.
+    """
+    label = label or str(path)
+    try:
+        if kind == "pickle":
+            container = PickleContainer(path)
+        elif mat_version(path) == "7.3":
+            container = MatV73Container(path)
+        else:
+            container = MatV5Container(path)
+    except ReaderError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - parsers raise anything on corrupt input
+        raise ReaderError(f"{label}: cannot read {kind} file ({_first_line(exc)})") from exc
+    try:
+        yield container
+    finally:
+        container.close()
+
+
+def read_variable(container: Any, key: str, label: str) -> np.ndarray:
+    """Read one variable, turning a missing key or a read failure into a ReaderError."""
+    if key not in container.keys():
+        shown = sorted(container.keys())[:8]
+        raise ReaderError(f"{label}: variable '{key}' not found (variables: {shown})")
+    try:
+        return container[key]
+    except Exception as exc:  # noqa: BLE001 - truncated data surfaces on read
+        raise ReaderError(f"{label}: cannot read variable '{key}' ({_first_line(exc)})") from exc

@@ -1,0 +1,127 @@
+"""Layouts: where the trials are inside a container.
+
+- ``per_variable``: one variable per trial, keys matched by ``format.trial_key``
+  (SEED ``djc_eeg3``, SEED-VII ``'17'``);
+- ``stacked``: one array with a trial axis under ``format.data_key`` (DEAP
+  ``data``, FACED's bare array with key ``""``).
+
+Axes are declared by the manifest; every trial comes out as (channels, samples).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from emod_data.errors import ReaderError
+from emod_data.manifest import Manifest
+from emod_data.readers.containers import read_variable
+
+
+@dataclass
+class RawTrial:
+    """One trial as read from a file.
+
+    Attributes
+    ----------
+    trial : int
+        The corpus' own trial number (1-based).
+    data : numpy.ndarray
+        (channels, samples) in source units, channels in the manifest's order.
+    ratings : numpy.ndarray or None
+        The trial's raw ratings, in ``labels.rating_names`` order, when the file holds them.
+    """
+
+    trial: int
+    data: np.ndarray
+    ratings: np.ndarray | None = None
+
+
+def _check_trials(found: list[int], manifest: Manifest, label: str) -> None:
+    expected = manifest.format.trials
+    if expected is None:
+        return
+    missing = sorted(set(range(1, expected + 1)) - set(found))
+    extra = sorted(set(found) - set(range(1, expected + 1)))
+    if missing:
+        raise ReaderError(f"{label}: missing trial(s) {missing} of {expected}")
+    if extra:
+        raise ReaderError(f"{label}: unexpected trial number(s) {extra}; the manifest declares {expected} trials")
+
+
+def _to_channels_time(array: np.ndarray, axes: list[str], n_channels: int, label: str, key: str) -> np.ndarray:
+    if array.ndim != len(axes):
+        raise ReaderError(f"{label}: variable '{key}' has shape {array.shape}; expected {len(axes)} axes {axes}")
+    order = [axes.index(a) for a in ("channel", "time") if a in axes]
+    if "trial" in axes:
+        order = [axes.index("trial"), *order]
+    out = np.transpose(array, order)
+    if out.shape[-2] != n_channels:
+        raise ReaderError(
+            f"{label}: variable '{key}' has shape {array.shape}; expected {n_channels} channels on axis "
+            f"{axes.index('channel')}"
+        )
+    return out
+
+
+def _ratings(container: Any, manifest: Manifest, n_trials: int, label: str) -> np.ndarray | None:
+    if manifest.labels.source != "ratings":
+        return None
+    ratings = np.asarray(read_variable(container, manifest.labels.ratings_key, label), dtype=float)
+    expected = (n_trials, len(manifest.labels.rating_names))
+    if ratings.ndim != 2 or ratings.shape[0] != n_trials or ratings.shape[1] < expected[1]:
+        raise ReaderError(f"{label}: ratings '{manifest.labels.ratings_key}' have shape {ratings.shape}; "
+                          f"expected {expected}")
+    return ratings[:, : expected[1]]
+
+
+def iter_trials(container: Any, manifest: Manifest, label: str) -> Iterator[RawTrial]:
+    """Yield a file's trials in trial order.
+
+    Parameters
+    ----------
+    container
+        An open container (see :func:`emod_data.readers.containers.open_container`).
+    manifest : Manifest
+        The corpus manifest (layout, keys, axes, channel count, expected trials).
+    label : str
+        How to name the file in errors.
+
+    Yields
+    ------
+    RawTrial
+
+    Raises
+    ------
+    ReaderError
+        Missing or unexpected trials, wrong shapes, missing variables.
+    """
+    fmt, n_channels = manifest.format, len(manifest.channels.names)
+    if fmt.layout == "per_variable":
+        pattern = re.compile(fmt.trial_key)
+        keyed = {}
+        for key in container.keys():
+            match = pattern.fullmatch(key)
+            if match:
+                keyed[int(match.group("trial"))] = key
+        if not keyed:
+            raise ReaderError(f"{label}: no variable matches format.trial_key '{fmt.trial_key}' "
+                              f"(variables: {sorted(container.keys())[:8]})")
+        _check_trials(list(keyed), manifest, label)
+        ratings = _ratings(container, manifest, len(keyed), label)
+        for position, trial in enumerate(sorted(keyed)):
+            key = keyed[trial]
+            data = _to_channels_time(read_variable(container, key, label), fmt.axes, n_channels, label, key)
+            yield RawTrial(trial, data, None if ratings is None else ratings[position])
+    else:
+        key = fmt.data_key or ""
+        stacked = _to_channels_time(read_variable(container, key, label), fmt.axes, n_channels, label, key)
+        trials = list(range(1, stacked.shape[0] + 1))
+        _check_trials(trials, manifest, label)
+        ratings = _ratings(container, manifest, len(trials), label)
+        for index, trial in enumerate(trials):
+            yield RawTrial(trial, stacked[index], None if ratings is None else ratings[index])

@@ -1,0 +1,316 @@
+"""The harmonized store: zarr v3 arrays plus parquet tables.
+
+Layout of a store folder::
+
+    zarr.json                         root group; attributes: store version, processing, hash
+    data/<corpus>/sub-<s>/ses-<n>/trial-<tt>[-baseline]
+                                      one float32 (channels, samples) array per segment, µV
+    tables/recordings/<corpus>.parquet   one row per array
+    tables/failures/<corpus>.parquet     files or trials that could not be ingested
+    tables/channels.parquet              the global channel vocabulary
+
+Each array's attributes hold its canonical channel names, source file and
+checksum, manifest hash and a completion mark written last. Only the ingest
+coordinator writes tables and root attributes; workers write arrays only.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from emod_data.channels import load_vocabulary
+from emod_data.config import ProcessingConfig, check_same
+from emod_data.errors import StoreError
+
+STORE_VERSION = 1
+"""Version of the store layout; a store of another version is refused on open."""
+
+TABLES = ("recordings", "failures")
+LABEL_COLUMNS = ["class_name", "class_index", "valence", "arousal", "dominance"]
+
+
+def _zarr():
+    import zarr
+
+    return zarr
+
+
+def array_codecs(config: ProcessingConfig) -> dict:
+    """zarr ``compressors`` for stored arrays: Blosc (zstd, bit-shuffle), part of the zarr v3 spec."""
+    from zarr.codecs import BloscCodec
+
+    return {"compressors": BloscCodec(cname="zstd", clevel=config.compression_level, shuffle="bitshuffle",
+                                      typesize=4)}
+
+
+def create_or_check_root(path: str | Path, config: ProcessingConfig) -> ProcessingConfig:
+    """Create a store, or check that an existing one was made with ``config``.
+
+    Parameters
+    ----------
+    path : path-like
+        Store folder.
+    config : ProcessingConfig
+        Requested processing parameters.
+
+    Returns
+    -------
+    ProcessingConfig
+        The store's configuration (equal to ``config``).
+
+    Raises
+    ------
+    StoreError
+        When the folder holds another store version, something that is not an
+        emod store, or a store made with other processing parameters.
+    """
+    zarr = _zarr()
+    path = Path(path)
+    if path.exists() and any(path.iterdir()) and not (path / "zarr.json").exists():
+        raise StoreError(f"{path}: folder exists and is not a zarr store; choose an empty or new folder")
+    if (path / "zarr.json").exists():
+        stored = read_root(path)
+        check_same(stored, config, str(path))
+        return stored
+    root = zarr.open_group(path, mode="a", zarr_format=3)
+    root.attrs.update({"emod_store_version": STORE_VERSION, "processing": config.to_dict(),
+                       "processing_hash": config.hash})
+    write_table(path, "channels", None, load_vocabulary())
+    return config
+
+
+def read_root(path: str | Path) -> ProcessingConfig:
+    """Read and check a store's root attributes; return its processing configuration.
+
+    Raises
+    ------
+    StoreError
+        Missing store, not an emod store, or another store version.
+    """
+    zarr = _zarr()
+    path = Path(path)
+    if not (path / "zarr.json").exists():
+        raise StoreError(f"{path}: no store here (zarr.json missing)")
+    attrs = dict(zarr.open_group(path, mode="r", zarr_format=3).attrs)
+    version = attrs.get("emod_store_version")
+    if version is None:
+        raise StoreError(f"{path}: a zarr group but not an emod store (no emod_store_version attribute)")
+    if version != STORE_VERSION:
+        raise StoreError(f"{path}: store version {version}; this emod_data reads version {STORE_VERSION}")
+    return ProcessingConfig.from_dict(attrs["processing"])
+
+
+def table_path(path: str | Path, kind: str, corpus: str | None) -> Path:
+    """Where a table lives: ``tables/<kind>/<corpus>.parquet`` or ``tables/<kind>.parquet``."""
+    base = Path(path) / "tables"
+    return base / f"{kind}.parquet" if corpus is None else base / kind / f"{corpus}.parquet"
+
+
+def write_table(path: str | Path, kind: str, corpus: str | None, table: pd.DataFrame) -> None:
+    """Write a parquet table atomically (temporary file, then rename)."""
+    target = table_path(path, kind, corpus)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    table.to_parquet(temporary, index=False)
+    os.replace(temporary, target)
+
+
+def read_table(path: str | Path, kind: str, corpus: str | None = None) -> pd.DataFrame:
+    """Read one corpus' table, or all corpora's concatenated; empty when absent."""
+    if corpus is not None:
+        target = table_path(path, kind, corpus)
+        return pd.read_parquet(target) if target.exists() else pd.DataFrame()
+    folder = Path(path) / "tables" / kind
+    parts = [pd.read_parquet(p) for p in sorted(folder.glob("*.parquet"))] if folder.is_dir() else []
+    parts = [p for p in parts if len(p)]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def write_segment(path: str | Path, array_path: str, data: np.ndarray, attrs: dict,
+                  config: ProcessingConfig) -> None:
+    """Write one segment array; its completion mark is written last.
+
+    Parameters
+    ----------
+    path : path-like
+        Store folder.
+    array_path : str
+        Array path inside the store (``data/seed/sub-1/ses-1/trial-01``).
+    data : numpy.ndarray
+        float32 (channels, samples).
+    attrs : dict
+        Array attributes (channel names, source file, checksum, manifest hash).
+    config : ProcessingConfig
+        Chunking and compression parameters.
+    """
+    zarr = _zarr()
+    n_channels, n_samples = data.shape
+    chunk = min(config.chunk_samples, max(1, n_samples))
+    shard = math.ceil(n_samples / chunk) * chunk
+    array = zarr.create_array(
+        store=str(path), name=array_path, shape=data.shape, dtype="float32",
+        chunks=(n_channels, chunk), shards=(n_channels, shard), fill_value=0.0,
+        attributes={**attrs, "complete": False}, overwrite=True, zarr_format=3,
+        config={"write_empty_chunks": True}, **array_codecs(config),
+    )
+    array[:] = data
+    array.update_attributes({"complete": True})
+
+
+def segment_complete(path: str | Path, array_path: str) -> bool:
+    """True when a segment array exists and carries its completion mark."""
+    meta = Path(path) / array_path / "zarr.json"
+    if not meta.exists():
+        return False
+    import json
+
+    try:
+        return bool(json.loads(meta.read_text()).get("attributes", {}).get("complete"))
+    except (OSError, ValueError):
+        return False
+
+
+class Store:
+    """Read access to a harmonized store.
+
+    Open it with :func:`open_store`. Arrays are opened lazily, so a Store can be
+    created inside each worker process (safe under fork and spawn).
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The store folder.
+    processing : ProcessingConfig
+        The processing parameters every array was made with.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.processing = read_root(self.path)
+
+    def __repr__(self) -> str:
+        recs = self.recordings
+        corpora = ", ".join(sorted(recs["corpus"].unique())) if len(recs) else "empty"
+        return f"Store('{self.path}', {len(recs)} recordings: {corpora}, {self.processing.sfreq:g} Hz)"
+
+    @functools.cached_property
+    def recordings(self) -> pd.DataFrame:
+        """One row per stored segment, all corpora (see ``docs/store.md`` for the columns)."""
+        table = read_table(self.path, "recordings")
+        if len(table):
+            table = table.sort_values("corpus", kind="stable").reset_index(drop=True)
+        return table
+
+    @functools.cached_property
+    def failures(self) -> pd.DataFrame:
+        """Files or trials that could not be ingested, with stage and one-line reason."""
+        return read_table(self.path, "failures")
+
+    @functools.cached_property
+    def vocabulary(self) -> pd.DataFrame:
+        """The global channel vocabulary stored with the store (id, name, x, y, z)."""
+        return pd.read_parquet(table_path(self.path, "channels", None))
+
+    @functools.cached_property
+    def _rows(self) -> pd.DataFrame:
+        return self.recordings.set_index("recording_id")
+
+    def _row(self, recording_id: str) -> pd.Series:
+        try:
+            return self._rows.loc[recording_id]
+        except KeyError:
+            raise StoreError(f"{self.path}: no recording '{recording_id}'") from None
+
+    def channels(self, recording_id: str) -> list[str]:
+        """Canonical channel names of a recording, in stored order."""
+        return list(self._row(recording_id)["channel_names"])
+
+    @functools.lru_cache(maxsize=256)  # noqa: B019 - one cache per Store, freed with it
+    def _array(self, array_path: str):
+        return _zarr().open_array(store=str(self.path), path=array_path, mode="r", zarr_format=3)
+
+    def read(self, recording_id: str, start: int | None = None, stop: int | None = None) -> np.ndarray:
+        """Read a recording's signal.
+
+        Parameters
+        ----------
+        recording_id : str
+            A ``recording_id`` of :attr:`recordings`.
+        start, stop : int, optional
+            Sample range along time (Python slice semantics).
+
+        Returns
+        -------
+        numpy.ndarray
+            float32 (channels, samples) in µV.
+        """
+        row = self._row(recording_id)
+        return np.asarray(self._array(row["path"])[:, start:stop], dtype=np.float32)
+
+    def windows(self, seconds: float, stride: float | None = None, corpora: list[str] | None = None,
+                segments: tuple[str, ...] = ("stimulus",)) -> pd.DataFrame:
+        """Cut recordings into fixed-length windows (a table; no signal is read).
+
+        Parameters
+        ----------
+        seconds : float
+            Window length in seconds.
+        stride : float, optional
+            Step between window starts in seconds; None gives non-overlapping windows.
+        corpora : list of str, optional
+            Keep only these corpora.
+        segments : tuple of str
+            Segment kinds to cut (``"stimulus"`` by default; ``"baseline"`` too if wanted).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per window: ``recording_id``, ``corpus``, ``subject``, ``session``,
+            ``trial``, ``start``, ``stop`` (samples, stop exclusive) and the label columns.
+            An incomplete tail is dropped.
+        """
+        if seconds <= 0 or (stride is not None and stride <= 0):
+            raise ValueError("window length and stride must be positive")
+        recs = self.recordings
+        if not len(recs):
+            return pd.DataFrame(columns=["recording_id", "start", "stop"])
+        recs = recs[recs["segment"].isin(segments)]
+        if corpora is not None:
+            recs = recs[recs["corpus"].isin(corpora)]
+        sfreq = self.processing.sfreq
+        length = round(seconds * sfreq)
+        step = length if stride is None else round(stride * sfreq)
+        n_samples = recs["n_samples"].to_numpy()
+        counts = np.where(n_samples >= length, (n_samples - length) // step + 1, 0)
+        keep = ["recording_id", "corpus", "subject", "session", "trial", "stimulus", *LABEL_COLUMNS]
+        table = recs[keep].loc[recs.index.repeat(counts)].reset_index(drop=True)
+        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        table.insert(5, "start", offsets * step)
+        table.insert(6, "stop", table["start"] + length)
+        return table
+
+
+def open_store(path: str | Path) -> Store:
+    """Open a harmonized store for reading.
+
+    Parameters
+    ----------
+    path : path-like
+        The store folder written by ``emod-data ingest``.
+
+    Returns
+    -------
+    Store
+
+    Raises
+    ------
+    StoreError
+        No store at ``path``, not an emod store, or another store version.
+    """
+    return Store(path)
