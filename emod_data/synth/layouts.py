@@ -30,7 +30,7 @@ SEED_FIRST_DATES = (
 )  # fmt: skip
 """Session-1 recording date of SEED subjects 1..15."""
 
-SEED_PREFIXES = ("djc", "jl", "jj", "lqj", "ly", "mhw", "phl", "sxy", "wk", "ww", "wsf", "wyw", "xyl", "ys", "zjy")
+SEED_PREFIXES = tuple("djc jl jj lqj ly mhw phl sxy wk ww wsf wyw xyl ys zjy".split())
 """Variable-name prefix (subject initials) of SEED subjects 1..15."""
 
 SEED_DURATIONS = (235, 233, 206, 238, 185, 195, 237, 216, 265, 237, 235, 233, 235, 238, 206)
@@ -40,13 +40,88 @@ SEED_LABELS = (1, 0, -1, -1, 0, 1, -1, 0, 1, 1, 0, -1, 0, 1, -1)
 """SEED label codes per trial (1 positive, 0 neutral, -1 negative), as in ``label.mat``."""
 
 # --- SEED-IV ----------------------------------------------------------------------------------------------
-SEED_IV_PREFIXES = ("cz", "ha", "hql", "ldy", "ly", "mhw", "mz", "qyt", "rx", "tyc", "whh", "wll", "wq", "zjd", "zjy")
+SEED_IV_PREFIXES = tuple("cz ha hql ldy ly mhw mz qyt rx tyc whh wll wq zjd zjy".split())
 """Variable-name prefix of SEED-IV subjects 1..15."""
 
 SEED_IV_DURATIONS = (
-    (80, 238, 78, 185, 117, 144, 60, 277, 42, 75, 273, 156, 85, 190, 160, 175, 178, 238, 226, 223, 202, 130, 211, 77),
-    (125, 227, 153, 284, 203, 279, 48, 238, 166, 51, 233, 87, 215, 190, 202, 42, 72, 217, 151, 129, 230, 50, 219, 78),
-    (50, 100, 42, 45, 215, 165, 203, 197, 220, 63, 101, 78, 260, 272, 193, 209, 224, 82, 164, 102, 187, 40, 117, 252),
+    (
+        80,
+        238,
+        78,
+        185,
+        117,
+        144,
+        60,
+        277,
+        42,
+        75,
+        273,
+        156,
+        85,
+        190,
+        160,
+        175,
+        178,
+        238,
+        226,
+        223,
+        202,
+        130,
+        211,
+        77,
+    ),
+    (
+        125,
+        227,
+        153,
+        284,
+        203,
+        279,
+        48,
+        238,
+        166,
+        51,
+        233,
+        87,
+        215,
+        190,
+        202,
+        42,
+        72,
+        217,
+        151,
+        129,
+        230,
+        50,
+        219,
+        78,
+    ),
+    (
+        50,
+        100,
+        42,
+        45,
+        215,
+        165,
+        203,
+        197,
+        220,
+        63,
+        101,
+        78,
+        260,
+        272,
+        193,
+        209,
+        224,
+        82,
+        164,
+        102,
+        187,
+        40,
+        117,
+        252,
+    ),
 )
 """Synthetic SEED-IV trial durations in seconds per session (the release does not publish them)."""
 
@@ -152,64 +227,103 @@ class Corpus:
 
 
 def stream(seed: int, corpus: str, *key: int) -> np.random.Generator:
-    """Independent random stream for (seed, corpus, key...); the same key always gives the same numbers."""
+    """An independent random stream for (seed, corpus, key...).
+
+    Parameters
+    ----------
+    seed : int
+        Base seed given to :func:`emod_data.synth.synthesize`.
+    corpus : str
+        Corpus name (hashed with CRC-32 so streams differ between corpora).
+    *key : int
+        Further non-negative integers, e.g. (subject, session, trial).
+
+    Returns
+    -------
+    numpy.random.Generator
+        The same key always gives the same numbers, whatever else is generated.
+    """
     return np.random.default_rng(np.random.SeedSequence([seed, zlib.crc32(corpus.encode()), *key]))
 
 
 def scaled_samples(sfreq: float, seconds: float, scale: float) -> int:
-    """``round(sfreq * seconds * scale)``, but at least one second of samples."""
+    """Number of samples of a scaled trial.
+
+    Parameters
+    ----------
+    sfreq : float
+        Sampling rate in Hz.
+    seconds : float
+        Real duration of the trial.
+    scale : float
+        Duration scale.
+
+    Returns
+    -------
+    int
+        ``round(sfreq * seconds * scale)``, but at least one second of samples.
+    """
     return max(round(sfreq * seconds * scale), int(sfreq))
 
 
 def later_dates(first: date, subject: int, count: int) -> list[date]:
-    """``count`` increasing recording dates starting at ``first``, 7-40 days apart, fixed per subject."""
+    """Recording dates of a subject's sessions.
+
+    Parameters
+    ----------
+    first : datetime.date
+        Date of session 1.
+    subject : int
+        Subject number; fixes the gaps.
+    count : int
+        Number of sessions.
+
+    Returns
+    -------
+    list of datetime.date
+        ``count`` strictly increasing dates starting at ``first``, 7-40 days apart, so that session k is the
+        subject's k-th date.
+    """
     dates = [first]
     for k in range(1, count):
         dates.append(dates[-1] + timedelta(days=7 + (subject * 7 + k * 11) % 34))
     return dates
 
 
-def class_va(manifest: Manifest, label: int | str) -> tuple[float, float]:
-    """Valence and arousal of a label code or class name through the manifest's codes and the lexicon."""
-    name = manifest.labels.codes.get(str(label), str(label))
-    return load_lexicon().coordinates(name)
+def _class_trials(
+    corpus: Corpus, session: int, labels: list, durations: list[int], scale: float, keys: list[str], extra: int = 0
+) -> list[Trial]:
+    """Trials labelled by class codes or names (via the manifest's codes and the V-A lexicon)."""
+    lexicon = load_lexicon()
+    codes = corpus.manifest.labels.codes
+    trials = []
+    for index, (label, seconds, key) in enumerate(zip(labels, durations, keys, strict=True), start=1):
+        valence, arousal = lexicon.coordinates(codes.get(str(label), str(label)))
+        n_samples = scaled_samples(corpus.config.sfreq, seconds, scale) + extra
+        trials.append(Trial(key, session, index, n_samples, valence, arousal))
+    return trials
 
 
 def _session_files(
-    corpus: Corpus,
     subjects: int,
-    sessions: int,
-    path: Callable[[int, int, date], str],
     first_date: Callable[[int], date],
+    path: Callable[[int, int, date], str],
     trials: Callable[[int, int], list[Trial]],
+    sessions: int = 3,
 ) -> list[FilePlan]:
-    """One v5 file per subject and session (SEED, SEED-IV): the shared per-subject, per-session helper."""
+    """The shared helper of SEED and SEED-IV: one MATLAB v5 file per subject and session.
+
+    ``first_date(subject)`` gives session 1's date, ``path(subject, session, date)`` the file's relative path
+    and ``trials(subject, session)`` its trials.
+    """
     plans = []
     for subject in range(1, subjects + 1):
         for session, day in enumerate(later_dates(first_date(subject), subject, sessions), start=1):
             created = datetime.combine(day, time(18, 0, 0))
             plans.append(
-                FilePlan(
-                    relpath=path(subject, session, day),
-                    subject=subject,
-                    container="mat5",
-                    created=created,
-                    trials=tuple(trials(subject, session)),
-                )
+                FilePlan(path(subject, session, day), subject, "mat5", created, tuple(trials(subject, session)))
             )
     return plans
-
-
-def _class_trials(
-    corpus: Corpus, session: int, labels: list, durations: list[int], scale: float, key: Callable[[int], str], extra: int
-) -> list[Trial]:
-    sfreq = corpus.config.sfreq
-    trials = []
-    for index, (label, seconds) in enumerate(zip(labels, durations, strict=True), start=1):
-        valence, arousal = class_va(corpus.manifest, label)
-        n = scaled_samples(sfreq, seconds, scale) + extra
-        trials.append(Trial(key(index), session, index, n, valence, arousal))
-    return trials
 
 
 def seed_layout(corpus: Corpus, subjects: int, scale: float, seed: int) -> list[FilePlan]:
@@ -229,27 +343,23 @@ def seed_layout(corpus: Corpus, subjects: int, scale: float, seed: int) -> list[
     Returns
     -------
     list of FilePlan
-        Per file: 15 float64 (62, 200 * duration * scale + 1) variables ``<prefix>_eeg<k>``.
+        Per file: 15 float64 (62, round(200 * duration * scale) + 1) variables ``<prefix>_eeg<k>``; then
+        ``label.mat`` with ``label``, a (1, 15) double row.
     """
 
     def trials(subject: int, session: int) -> list[Trial]:
-        prefix = SEED_PREFIXES[subject - 1]
-        return _class_trials(
-            corpus, session, list(SEED_LABELS), list(SEED_DURATIONS), scale, lambda k: f"{prefix}_eeg{k}", 1
-        )
+        keys = [f"{SEED_PREFIXES[subject - 1]}_eeg{k}" for k in range(1, len(SEED_LABELS) + 1)]
+        return _class_trials(corpus, session, list(SEED_LABELS), list(SEED_DURATIONS), scale, keys, extra=1)
 
     plans = _session_files(
-        corpus,
         subjects,
-        3,
-        lambda subject, session, day: f"Preprocessed_EEG/{subject}_{day:%Y%m%d}.mat",
         lambda subject: datetime.strptime(SEED_FIRST_DATES[subject - 1], "%Y%m%d").date(),
+        lambda subject, session, day: f"Preprocessed_EEG/{subject}_{day:%Y%m%d}.mat",
         trials,
     )
     label = np.asarray(SEED_LABELS, dtype=np.float64)[None, :]
-    plans.append(
-        FilePlan("Preprocessed_EEG/label.mat", 0, "mat5", datetime(2014, 7, 1, 12, 0, 0), constants=(("label", label),))
-    )
+    created = datetime(2014, 7, 1, 12, 0, 0)
+    plans.append(FilePlan("Preprocessed_EEG/label.mat", 0, "mat5", created, constants=(("label", label),)))
     return plans
 
 
@@ -276,23 +386,14 @@ def seed_iv_layout(corpus: Corpus, subjects: int, scale: float, seed: int) -> li
     sequences = corpus.manifest.labels.sequence_by_session
 
     def trials(subject: int, session: int) -> list[Trial]:
-        prefix = SEED_IV_PREFIXES[subject - 1]
-        return _class_trials(
-            corpus,
-            session,
-            sequences[str(session)],
-            list(SEED_IV_DURATIONS[session - 1]),
-            scale,
-            lambda k: f"{prefix}_eeg{k}",
-            0,
-        )
+        labels = sequences[str(session)]
+        keys = [f"{SEED_IV_PREFIXES[subject - 1]}_eeg{k}" for k in range(1, len(labels) + 1)]
+        return _class_trials(corpus, session, labels, list(SEED_IV_DURATIONS[session - 1]), scale, keys)
 
     return _session_files(
-        corpus,
         subjects,
-        3,
-        lambda subject, session, day: f"eeg_raw_data/{session}/{subject}_{day:%Y%m%d}.mat",
         lambda subject: SEED_IV_FIRST_DATE + timedelta(days=(subject * 53) % 240),
+        lambda subject, session, day: f"eeg_raw_data/{session}/{subject}_{day:%Y%m%d}.mat",
         trials,
     )
 
@@ -319,18 +420,22 @@ def seed_vii_layout(corpus: Corpus, subjects: int, scale: float, seed: int) -> l
     """
     sequences = corpus.manifest.labels.sequence_by_session
     per_session = corpus.manifest.files.trials_per_session or 20
-    plans = []
-    for subject in range(1, subjects + 1):
-        trials = []
-        for session in range(1, len(sequences) + 1):
-            labels = sequences[str(session)]
-            durations = SEED_VII_DURATIONS[(session - 1) * per_session : session * per_session]
-            trials += _class_trials(
-                corpus, session, labels, list(durations), scale, lambda i, s=session: str((s - 1) * per_session + i), 0
-            )
-        created = SEED_VII_DATE + timedelta(days=subject, minutes=subject)
-        plans.append(FilePlan(f"EEG_preprocessed/{subject}.mat", subject, "mat73", created, tuple(trials)))
-    return plans
+    trials = []
+    for session in sorted(int(s) for s in sequences):
+        first = (session - 1) * per_session
+        keys = [str(first + i) for i in range(1, per_session + 1)]
+        durations = list(SEED_VII_DURATIONS[first : first + per_session])
+        trials += _class_trials(corpus, session, sequences[str(session)], durations, scale, keys)
+    return [
+        FilePlan(
+            f"EEG_preprocessed/{subject}.mat",
+            subject,
+            "mat73",
+            SEED_VII_DATE + timedelta(days=subject, minutes=subject),
+            tuple(trials),
+        )
+        for subject in range(1, subjects + 1)
+    ]
 
 
 def deap_ratings(rng: np.random.Generator) -> np.ndarray:
@@ -384,7 +489,14 @@ def deap_layout(corpus: Corpus, subjects: int, scale: float, seed: int) -> list[
         )
         created = DEAP_DATE + timedelta(minutes=subject)
         plans.append(
-            FilePlan(f"data_preprocessed_python/s{subject:02d}.dat", subject, "deap", created, trials, ratings=ratings)
+            FilePlan(
+                f"data_preprocessed_python/s{subject:02d}.dat",
+                subject,
+                "deap",
+                created,
+                trials,
+                ratings=ratings,
+            )
         )
     return plans
 
@@ -398,7 +510,18 @@ _CORPORA = {
 
 
 def get_corpus(name: str) -> Corpus:
-    """The :class:`Corpus` of a synthesizable corpus name (a key of :data:`REAL_SUBJECTS`)."""
+    """Describe a synthesizable corpus.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`REAL_SUBJECTS`.
+
+    Returns
+    -------
+    Corpus
+        Its manifest, recording conditions and layout function.
+    """
     config, layout = _CORPORA[name]
     manifest = load_manifest(name)
     if manifest.format.sfreq != config.sfreq:

@@ -71,7 +71,31 @@ class SignalConfig:
 
 @dataclass(frozen=True)
 class SubjectProfile:
-    """Per-subject parameters of the signal model (see :func:`make_profile`)."""
+    """Per-subject parameters of the signal model, drawn by :func:`make_profile`.
+
+    Attributes
+    ----------
+    config : SignalConfig
+        Recording conditions of the corpus.
+    gain : numpy.ndarray
+        (C,) multiplicative channel gains.
+    alpha_peak, exponent, background : float
+        Individual alpha frequency (Hz), 1/f exponent and background power at 1 Hz (µV²/Hz).
+    line_amplitude : float
+        50 Hz amplitude in µV (0 when the release removed it); ``line_weights`` (C,) scales it per channel.
+    band_weights : numpy.ndarray
+        (C, 4) spatial weights of the theta, alpha, beta and gamma bumps.
+    frontal_side : numpy.ndarray
+        (C,) -1 on left-frontal, +1 on right-frontal, about 0 elsewhere (frontal alpha asymmetry).
+    mixing : numpy.ndarray
+        (C, N_SHARED) weights of the smooth shared sources.
+    blink_topography : numpy.ndarray
+        (C,) blink gain, 1 at Fp1/Fp2 decaying with distance, 0 far from the eyes.
+    blink_rate : float
+        Blinks per minute.
+    heart_rate, breath_rate, gsr_level, temperature : float
+        Parameters of DEAP's peripheral channels (Hz, Hz, GSR units, degrees).
+    """
 
     config: SignalConfig
     gain: np.ndarray
@@ -192,9 +216,15 @@ def _spectra(profile: SubjectProfile, freqs: np.ndarray, valence: float, arousal
     log_gain[:, 2] = AROUSAL_BETA * arousal
     log_gain[:, 3] = VALENCE_GAMMA * valence
     weights = profile.band_weights * np.exp(log_gain)
-    local = background[None, :] + weights @ bumps
-    shared = np.broadcast_to(background + 0.5 * bumps[1], (N_SHARED, len(freqs)))
-    return np.concatenate([local, shared]) * _band_response(freqs, profile.config.band)[None, :]
+    response = _band_response(freqs, profile.config.band)
+    background *= response
+    bumps *= response
+    n_local = len(weights)
+    power = np.empty((n_local + N_SHARED, len(freqs)))
+    np.matmul(weights, bumps, out=power[:n_local])
+    power[:n_local] += background
+    power[n_local:] = background + 0.5 * bumps[1]
+    return power
 
 
 def _shaped_noise(
@@ -204,10 +234,11 @@ def _shaped_noise(
     sfreq = profile.config.sfreq
     n_fft = scipy.fft.next_fast_len(n_samples, real=True)
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sfreq)
-    power = _spectra(profile, freqs, valence, arousal)
-    amplitude = np.sqrt(power * (sfreq / n_fft / 2.0))
+    amplitude = _spectra(profile, freqs, valence, arousal)
+    amplitude *= sfreq / n_fft / 2.0
+    np.sqrt(amplitude, out=amplitude)
     amplitude[:, 0] = 0.0
-    noise = rng.standard_normal((power.shape[0], len(freqs), 2)).view(np.complex128)[..., 0]
+    noise = rng.standard_normal((amplitude.shape[0], len(freqs), 2)).view(np.complex128)[..., 0]
     noise *= amplitude
     series = scipy.fft.irfft(noise, n=n_fft, axis=-1, norm="forward", workers=-1)[:, :n_samples]
     n_local = profile.n_channels
@@ -241,7 +272,7 @@ def blink_course(rng: np.random.Generator, profile: SubjectProfile, n_samples: i
     widths = rng.uniform(0.1, 0.2, size=count)
     heights = rng.uniform(50.0, 150.0, size=count)
     for onset, width, height in zip(onsets, widths, heights, strict=True):
-        length = max(int(round(width * sfreq)), 3)
+        length = max(round(width * sfreq), 3)
         start = int(onset)
         stop = min(start + length, n_samples)
         kernel = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(length) / (length - 1))
@@ -364,7 +395,12 @@ def peripheral_trial(
         lag = np.clip(t - onset, 0.0, None)
         gsr -= rng.uniform(20.0, 120.0) * (np.exp(-lag / 4.0) - np.exp(-lag / 0.75))
     out[4] = gsr
-    breath_phase = 2 * np.pi * np.cumsum(profile.breath_rate * (1 + 0.05 * np.tanh(_slow_walk(rng, n_samples, sfreq, 5.0)))) / sfreq
+    breath_phase = (
+        2
+        * np.pi
+        * np.cumsum(profile.breath_rate * (1 + 0.05 * np.tanh(_slow_walk(rng, n_samples, sfreq, 5.0))))
+        / sfreq
+    )
     out[5] = 1200.0 * np.sin(breath_phase + rng.uniform(0, 2 * np.pi)) + rng.normal(0.0, 20.0, n_samples)
     beat = 2 * np.pi * profile.heart_rate * t + rng.uniform(0, 2 * np.pi)
     out[6] = 800.0 * (np.sin(beat) + 0.4 * np.sin(2 * beat - 0.6) + 0.15 * np.sin(3 * beat - 1.2))

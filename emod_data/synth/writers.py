@@ -18,6 +18,7 @@ import struct
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import ClassVar
 
 import h5py
 import numpy as np
@@ -53,8 +54,7 @@ def matlab_header(version: str, created: datetime, platform: str = PLATFORM) -> 
         116 bytes of space-padded text, 8 zero bytes (no subsystem data), the version word and ``IM``.
     """
     stamp = (
-        f"{_DAYS[created.weekday()]} {_MONTHS[created.month - 1]} {created.day:2d} "
-        f"{created:%H:%M:%S} {created.year}"
+        f"{_DAYS[created.weekday()]} {_MONTHS[created.month - 1]} {created.day:2d} {created:%H:%M:%S} {created.year}"
     )
     text = f"MATLAB {version} MAT-file, Platform: {platform}, Created on: {stamp}"
     if version == "7.3":
@@ -157,7 +157,7 @@ class _Py2Pickler(pickle._Pickler):
     1 like cPickle's.
     """
 
-    dispatch = dict(pickle._Pickler.dispatch)
+    dispatch: ClassVar[dict] = dict(pickle._Pickler.dispatch)
 
     def __init__(self, file):
         super().__init__(file, protocol=2)
