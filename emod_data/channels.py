@@ -53,11 +53,7 @@ def build_vocabulary() -> pd.DataFrame:
         except ValueError:
             montage = mne.channels.make_standard_montage("standard_1005")
     positions = montage.get_positions()["ch_pos"]
-    rows = [
-        (name, *positions[name], "MNE standard_1005")
-        for name in montage.ch_names
-        if name not in OLD_NAMES
-    ]
+    rows = [(name, *positions[name], "MNE standard_1005") for name in montage.ch_names if name not in OLD_NAMES]
     rows += [(extra, *positions[site], f"approximated by 10-05 {site}") for extra, site in EXTRA_SITES.items()]
     table = pd.DataFrame(rows, columns=["name", "x", "y", "z", "position_source"])
     table.insert(0, "id", np.arange(1, len(table) + 1, dtype=np.int16))

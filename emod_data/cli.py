@@ -13,8 +13,12 @@ from rich.table import Table
 from emod_data.config import ProcessingConfig, load_config
 from emod_data.errors import EmodDataError
 
-app = typer.Typer(help="Harmonize EEG emotion corpora into one quality-checked store.", no_args_is_help=True,
-                  add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Harmonize EEG emotion corpora into one quality-checked store.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 console = Console(stderr=True)
 out = Console()
 
@@ -36,8 +40,14 @@ def _parse_band(text: str) -> tuple[float | None, float | None] | None:
         raise typer.BadParameter(f"expected LOW,HIGH in Hz or 'off' (got {text!r})") from None
 
 
-def _processing(config_file: Path | None, sfreq: float | None, bandpass: str | None, notch: str | None,
-                reference: str | None, raw: bool) -> ProcessingConfig | None:
+def _processing(
+    config_file: Path | None,
+    sfreq: float | None,
+    bandpass: str | None,
+    notch: str | None,
+    reference: str | None,
+    raw: bool,
+) -> ProcessingConfig | None:
     flags = {"sfreq": sfreq, "bandpass": bandpass, "notch": notch, "reference": reference}
     if config_file is None and not raw and all(v is None for v in flags.values()):
         return None
@@ -109,13 +119,24 @@ def ingest_command(
 
     try:
         processing = _processing(config, sfreq, bandpass, notch, reference, raw)
-        report = ingest(corpus, raw_dir, store, workers=workers, overwrite=overwrite,
-                        subjects=_subjects(subjects), config=processing, scheduler=scheduler, progress=True)
+        report = ingest(
+            corpus,
+            raw_dir,
+            store,
+            workers=workers,
+            overwrite=overwrite,
+            subjects=_subjects(subjects),
+            config=processing,
+            scheduler=scheduler,
+            progress=True,
+        )
     except EmodDataError as exc:
         _fail(exc, verbose)
-    console.print(f"{report.corpus}: {report.files} files, {report.processed} ingested, "
-                  f"{report.skipped} already complete" + (f", {len(report.ignored)} ignored (not matching "
-                                                          "the manifest's pattern)" if report.ignored else ""))
+    console.print(
+        f"{report.corpus}: {report.files} files, {report.processed} ingested, "
+        f"{report.skipped} already complete"
+        + (f", {len(report.ignored)} ignored (not matching the manifest's pattern)" if report.ignored else "")
+    )
     print_summary(report.summary(), f"{report.corpus} in {report.store}")
     if not report.ok:
         _print_failures(report.failures)
@@ -150,8 +171,9 @@ def synth_command(
             def advance(done: int, total: int, path) -> None:
                 bar.update(task, completed=done, total=total)
 
-            files = synthesize(corpus, out_dir, subjects=subjects, duration_scale=duration_scale, seed=seed,
-                               progress=advance)
+            files = synthesize(
+                corpus, out_dir, subjects=subjects, duration_scale=duration_scale, seed=seed, progress=advance
+            )
     except (EmodDataError, ValueError) as exc:
         _fail(exc, False)
     size = sum(f.stat().st_size for f in files) / 1e6

@@ -42,7 +42,9 @@ def natural_key(text: str) -> tuple:
     return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))
 
 
-def discover(manifest: Manifest, raw_dir: str | Path, subjects: list[str] | None = None) -> tuple[list[SourceFile], list[str]]:
+def discover(
+    manifest: Manifest, raw_dir: str | Path, subjects: list[str] | None = None
+) -> tuple[list[SourceFile], list[str]]:
     """List a corpus' files in stable order.
 
     Parameters
@@ -82,8 +84,9 @@ def discover(manifest: Manifest, raw_dir: str | Path, subjects: list[str] | None
         else:
             matched.append((path, relpath, hit.groupdict()))
     if not matched:
-        raise ReaderError(f"{root}: no file matches '{spec.glob}' and pattern '{spec.pattern}' "
-                          f"of manifest {manifest.path.name}")
+        raise ReaderError(
+            f"{root}: no file matches '{spec.glob}' and pattern '{spec.pattern}' of manifest {manifest.path.name}"
+        )
 
     ranks: dict[tuple[str, str], int] = {}
     if spec.session == "date_rank":

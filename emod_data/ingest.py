@@ -12,8 +12,6 @@ a one-line reason.
 from __future__ import annotations
 
 import fcntl
-import mmap
-import os
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -50,12 +48,11 @@ def file_checksum(path: Path) -> str:
     import xxhash
 
     digest = xxhash.xxh3_128()
-    with open(path, "rb") as handle:
-        size = os.fstat(handle.fileno()).st_size
-        if size:
-            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
-                for offset in range(0, size, 1 << 26):
-                    digest.update(view[offset : offset + (1 << 26)])
+    buffer = bytearray(1 << 24)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as handle:
+        while count := handle.readinto(buffer):
+            digest.update(view[:count])
     return digest.hexdigest()
 
 
@@ -92,8 +89,9 @@ def split_segments(data: np.ndarray, manifest: Manifest) -> list[tuple[str, np.n
     if n_base == 0:
         return [("stimulus", data)]
     if data.shape[-1] <= n_base:
-        raise SignalError(f"trial of {data.shape[-1]} samples is not longer than its "
-                          f"{manifest.segments.baseline_seconds} s baseline")
+        raise SignalError(
+            f"trial of {data.shape[-1]} samples is not longer than its {manifest.segments.baseline_seconds} s baseline"
+        )
     parts = [("stimulus", data[:, n_base:])]
     if manifest.segments.baseline == "keep":
         parts.insert(0, ("baseline", data[:, :n_base]))
@@ -125,12 +123,25 @@ def process_file(task: FileTask) -> FileResult:
     corpus = manifest.name
     result = FileResult(src.relpath)
     stat = src.path.stat()
-    provenance = {"source_file": src.relpath, "source_size": stat.st_size, "source_mtime_ns": stat.st_mtime_ns,
-                  "manifest_sha256": manifest.sha256, "processing_hash": config.hash}
+    provenance = {
+        "source_file": src.relpath,
+        "source_size": stat.st_size,
+        "source_mtime_ns": stat.st_mtime_ns,
+        "manifest_sha256": manifest.sha256,
+        "processing_hash": config.hash,
+    }
 
     def fail(stage: str, error: str, session=None, trial=None) -> None:
-        result.failures.append({"file": src.relpath, "subject": src.subject, "session": session,
-                                "trial": trial, "stage": stage, "error": error})
+        result.failures.append(
+            {
+                "file": src.relpath,
+                "subject": src.subject,
+                "session": session,
+                "trial": trial,
+                "stage": stage,
+                "error": error,
+            }
+        )
 
     try:
         provenance["source_checksum"] = file_checksum(src.path)
@@ -147,26 +158,38 @@ def process_file(task: FileTask) -> FileResult:
                         rid = recording_id(corpus, src.subject, session, raw.trial, segment)
                         attrs = {"channel_names": task.plan.names, "recording_id": rid, **provenance}
                         write_segment(task.store, f"data/{rid}", signal, attrs, config)
-                        result.rows.append({
-                            "recording_id": rid, "corpus": corpus, "subject": src.subject, "session": session,
-                            "trial": raw.trial, "segment": segment,
-                            "stimulus": task.labels.stimulus(src.subject, session, raw.trial),
-                            "path": f"data/{rid}", "n_channels": signal.shape[0], "n_samples": signal.shape[1],
-                            "sfreq": config.sfreq, "duration_s": signal.shape[1] / config.sfreq,
-                            "channel_names": list(task.plan.names), "channel_ids": task.plan.ids.tolist(),
-                            **labels, **provenance,
-                        })
+                        result.rows.append(
+                            {
+                                "recording_id": rid,
+                                "corpus": corpus,
+                                "subject": src.subject,
+                                "session": session,
+                                "trial": raw.trial,
+                                "segment": segment,
+                                "stimulus": task.labels.stimulus(src.subject, session, raw.trial),
+                                "path": f"data/{rid}",
+                                "n_channels": signal.shape[0],
+                                "n_samples": signal.shape[1],
+                                "sfreq": config.sfreq,
+                                "duration_s": signal.shape[1] / config.sfreq,
+                                "channel_names": list(task.plan.names),
+                                "channel_ids": task.plan.ids.tolist(),
+                                **labels,
+                                **provenance,
+                            }
+                        )
                 except (SignalError, LabelError) as exc:
                     message = _first_line(exc)
-                    fail(stage, message if message.startswith(src.relpath) else f"{where}: {message}",
-                         session, raw.trial)
+                    fail(
+                        stage, message if message.startswith(src.relpath) else f"{where}: {message}", session, raw.trial
+                    )
     except ReaderError as exc:
         result.rows.clear()
         fail("read", _first_line(exc))
     except EmodDataError as exc:
         result.rows.clear()
         fail("ingest", _first_line(exc))
-    except Exception as exc:  # noqa: BLE001 - one bad file never stops the others
+    except Exception as exc:
         result.rows.clear()
         fail("internal", f"{src.relpath}: {type(exc).__name__}: {_first_line(exc)}")
         result.failures[-1]["traceback"] = traceback.format_exc()
@@ -228,9 +251,17 @@ def summarize(recordings: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for corpus, recs in recordings[recordings["segment"] == "stimulus"].groupby("corpus", sort=True):
         lo, hi = int(recs["n_channels"].min()), int(recs["n_channels"].max())
-        rows.append([corpus, recs["subject"].nunique(), len(recs[["subject", "session"]].drop_duplicates()),
-                     len(recs), round(float(recs["duration_s"].sum()) / 3600, 3),
-                     str(lo) if lo == hi else f"{lo}-{hi}", float(recs["sfreq"].iloc[0])])
+        rows.append(
+            [
+                corpus,
+                recs["subject"].nunique(),
+                len(recs[["subject", "session"]].drop_duplicates()),
+                len(recs),
+                round(float(recs["duration_s"].sum()) / 3600, 3),
+                str(lo) if lo == hi else f"{lo}-{hi}",
+                float(recs["sfreq"].iloc[0]),
+            ]
+        )
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -253,19 +284,25 @@ def corpus_lock(store: Path, corpus: str) -> Iterator[None]:
 def _sorted_rows(table: pd.DataFrame) -> pd.DataFrame:
     if not len(table):
         return table
-    key = table.apply(lambda r: (natural_key(str(r["subject"])), r["session"], r["trial"],
-                                 r["segment"] != "baseline"), axis=1)
+    key = table.apply(
+        lambda r: (natural_key(str(r["subject"])), r["session"], r["trial"], r["segment"] != "baseline"), axis=1
+    )
     return table.iloc[sorted(range(len(table)), key=key.iloc.__getitem__)].reset_index(drop=True)
 
 
-def _is_complete(source: SourceFile, rows: pd.DataFrame, manifest: Manifest, config: ProcessingConfig,
-                 store: Path) -> bool:
+def _is_complete(
+    source: SourceFile, rows: pd.DataFrame, manifest: Manifest, config: ProcessingConfig, store: Path
+) -> bool:
     if not len(rows):
         return False
     stat = source.path.stat()
     first = rows.iloc[0]
-    same = (int(first["source_size"]) == stat.st_size and int(first["source_mtime_ns"]) == stat.st_mtime_ns
-            and first["manifest_sha256"] == manifest.sha256 and first["processing_hash"] == config.hash)
+    same = (
+        int(first["source_size"]) == stat.st_size
+        and int(first["source_mtime_ns"]) == stat.st_mtime_ns
+        and first["manifest_sha256"] == manifest.sha256
+        and first["processing_hash"] == config.hash
+    )
     return same and all(segment_complete(store, p) for p in rows["path"])
 
 
@@ -350,8 +387,9 @@ def ingest(
     if config is None:
         config = read_root(store) if (store / "zarr.json").exists() else ProcessingConfig()
     lexicon = load_lexicon()
-    plan = plan_channels(manifest.channels.names, manifest.channels.rename, manifest.channels.exclude,
-                         str(manifest.path))
+    plan = plan_channels(
+        manifest.channels.names, manifest.channels.rename, manifest.channels.exclude, str(manifest.path)
+    )
     resolver = LabelResolver.from_manifest(manifest, lexicon, raw_dir)
     files, ignored = discover(manifest, raw_dir, subjects)
     config = create_or_check_root(store, config)
@@ -363,18 +401,28 @@ def ingest(
         old_failures = read_table(store, "failures", manifest.name)
         failed_before = set(old_failures["file"]) if len(old_failures) else set()
         by_file = dict(tuple(old_rows.groupby("source_file"))) if len(old_rows) else {}
-        todo = [f for f in files if f.relpath in failed_before
-                or not _is_complete(f, by_file.get(f.relpath, pd.DataFrame()), manifest, config, store)]
+        todo = [
+            f
+            for f in files
+            if f.relpath in failed_before
+            or not _is_complete(f, by_file.get(f.relpath, pd.DataFrame()), manifest, config, store)
+        ]
         redo = {f.relpath for f in todo}
         kept = old_rows[~old_rows["source_file"].isin(redo)] if len(old_rows) else old_rows
         kept_failures = old_failures[~old_failures["file"].isin(redo)] if len(old_failures) else old_failures
         rows, failures = [kept], [kept_failures]
 
         def save() -> tuple[pd.DataFrame, pd.DataFrame]:
-            recordings = _sorted_rows(pd.concat([r for r in rows if len(r)], ignore_index=True)
-                                      if any(len(r) for r in rows) else pd.DataFrame())
-            failed = pd.concat([f for f in failures if len(f)], ignore_index=True) \
-                if any(len(f) for f in failures) else pd.DataFrame(columns=FAILURE_COLUMNS)
+            recordings = _sorted_rows(
+                pd.concat([r for r in rows if len(r)], ignore_index=True)
+                if any(len(r) for r in rows)
+                else pd.DataFrame()
+            )
+            failed = (
+                pd.concat([f for f in failures if len(f)], ignore_index=True)
+                if any(len(f) for f in failures)
+                else pd.DataFrame(columns=FAILURE_COLUMNS)
+            )
             failed = failed.drop(columns=["traceback"], errors="ignore")
             write_table(store, "recordings", manifest.name, recordings)
             write_table(store, "failures", manifest.name, failed)
@@ -388,8 +436,9 @@ def ingest(
                 save()
                 advance(result)
         recordings, failed = save()
-    return IngestReport(manifest.name, store, len(files), len(files) - len(todo), len(todo), ignored,
-                        recordings, failed)
+    return IngestReport(
+        manifest.name, store, len(files), len(files) - len(todo), len(todo), ignored, recordings, failed
+    )
 
 
 @contextmanager
@@ -400,11 +449,23 @@ def _progress(progress: bool | Callable[[FileResult], None], corpus: str, total:
     if not progress:
         yield lambda result: None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-        TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
-    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("files  [red]{task.fields[failed]} failed"), TimeElapsedColumn(), TimeRemainingColumn()]
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("files  [red]{task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
     with Progress(*columns, transient=False) as bar:
         task = bar.add_task(f"ingest {corpus}", total=total, failed=0)
         failed = 0

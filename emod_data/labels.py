@@ -65,14 +65,16 @@ class LabelResolver:
                 for code in codes:
                     name = spec.codes.get(code, code)
                     if name not in spec.classes:
-                        raise ManifestError(f"{manifest.path}: label code '{code}' maps to no class of "
-                                            f"labels.classes {spec.classes}")
+                        raise ManifestError(
+                            f"{manifest.path}: label code '{code}' maps to no class of labels.classes {spec.classes}"
+                        )
             for name in spec.classes:
                 try:
                     lexicon.resolve(name)
                 except LabelError:
-                    raise ManifestError(f"{manifest.path}: class '{name}' has no entry in the "
-                                        "valence-arousal lexicon") from None
+                    raise ManifestError(
+                        f"{manifest.path}: class '{name}' has no entry in the valence-arousal lexicon"
+                    ) from None
         return cls(manifest, lexicon, sequences)
 
     def position(self, session: int | None, trial: int) -> tuple[int, int]:
@@ -112,8 +114,15 @@ class LabelResolver:
             code = codes[position - 1]
             name = spec.codes.get(code, code)
             valence, arousal = self.lexicon.coordinates(name)
-            return {"class_name": name, "class_index": spec.classes.index(name), "valence": valence,
-                    "arousal": arousal, "dominance": math.nan, "label_source": "lexicon", "raw_code": code}
+            return {
+                "class_name": name,
+                "class_index": spec.classes.index(name),
+                "valence": valence,
+                "arousal": arousal,
+                "dominance": math.nan,
+                "label_source": "lexicon",
+                "raw_code": code,
+            }
         if ratings is None:
             raise LabelError(f"no ratings for trial {trial}")
         lo, hi = spec.scale
@@ -122,8 +131,15 @@ class LabelResolver:
         values = dict(zip(spec.rating_names, ratings.tolist(), strict=True))
         va = ratings_to_va(ratings, spec.scale, self.lexicon.low, self.lexicon.high)
         mapped = dict(zip(spec.rating_names, va.tolist(), strict=True))
-        row = {"class_name": None, "class_index": -1, "valence": mapped["valence"], "arousal": mapped["arousal"],
-               "dominance": mapped.get("dominance", math.nan), "label_source": "rating", "raw_code": None}
+        row = {
+            "class_name": None,
+            "class_index": -1,
+            "valence": mapped["valence"],
+            "arousal": mapped["arousal"],
+            "dominance": mapped.get("dominance", math.nan),
+            "label_source": "rating",
+            "raw_code": None,
+        }
         if spec.binarize is not None:
             high = values[spec.binarize.rating] > spec.binarize.threshold
             row["class_name"] = spec.binarize.classes[int(high)]

@@ -158,8 +158,10 @@ class LabelsSection(_Section):
         if self.source == "lexicon":
             given = [self.sequence is not None, self.sequence_by_session is not None, self.file is not None]
             if sum(given) != 1:
-                raise ValueError("a lexicon label source needs exactly one of labels.sequence, "
-                                 "labels.sequence_by_session or labels.file")
+                raise ValueError(
+                    "a lexicon label source needs exactly one of labels.sequence, "
+                    "labels.sequence_by_session or labels.file"
+                )
             if self.file is not None and not self.variable:
                 raise ValueError("labels.file needs labels.variable")
             if not self.classes:
@@ -169,8 +171,9 @@ class LabelsSection(_Section):
                 raise ValueError(f"labels.codes maps to classes not in labels.classes: {unknown}")
         else:
             if not self.ratings_key or not self.rating_names or self.scale is None:
-                raise ValueError("a ratings label source needs labels.ratings_key, labels.rating_names "
-                                 "and labels.scale")
+                raise ValueError(
+                    "a ratings label source needs labels.ratings_key, labels.rating_names and labels.scale"
+                )
             if not {"valence", "arousal"} <= set(self.rating_names):
                 raise ValueError("labels.rating_names must include 'valence' and 'arousal'")
             if self.scale[0] >= self.scale[1]:

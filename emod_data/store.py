@@ -45,8 +45,7 @@ def array_codecs(config: ProcessingConfig) -> dict:
     """zarr ``compressors`` for stored arrays: Blosc (zstd, bit-shuffle), part of the zarr v3 spec."""
     from zarr.codecs import BloscCodec
 
-    return {"compressors": BloscCodec(cname="zstd", clevel=config.compression_level, shuffle="bitshuffle",
-                                      typesize=4)}
+    return {"compressors": BloscCodec(cname="zstd", clevel=config.compression_level, shuffle="bitshuffle", typesize=4)}
 
 
 def create_or_check_root(path: str | Path, config: ProcessingConfig) -> ProcessingConfig:
@@ -79,8 +78,9 @@ def create_or_check_root(path: str | Path, config: ProcessingConfig) -> Processi
         check_same(stored, config, str(path))
         return stored
     root = zarr.open_group(path, mode="a", zarr_format=3)
-    root.attrs.update({"emod_store_version": STORE_VERSION, "processing": config.to_dict(),
-                       "processing_hash": config.hash})
+    root.attrs.update(
+        {"emod_store_version": STORE_VERSION, "processing": config.to_dict(), "processing_hash": config.hash}
+    )
     write_table(path, "channels", None, load_vocabulary())
     return config
 
@@ -132,8 +132,7 @@ def read_table(path: str | Path, kind: str, corpus: str | None = None) -> pd.Dat
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def write_segment(path: str | Path, array_path: str, data: np.ndarray, attrs: dict,
-                  config: ProcessingConfig) -> None:
+def write_segment(path: str | Path, array_path: str, data: np.ndarray, attrs: dict, config: ProcessingConfig) -> None:
     """Write one segment array; its completion mark is written last.
 
     Parameters
@@ -154,10 +153,18 @@ def write_segment(path: str | Path, array_path: str, data: np.ndarray, attrs: di
     chunk = min(config.chunk_samples, max(1, n_samples))
     shard = math.ceil(n_samples / chunk) * chunk
     array = zarr.create_array(
-        store=str(path), name=array_path, shape=data.shape, dtype="float32",
-        chunks=(n_channels, chunk), shards=(n_channels, shard), fill_value=0.0,
-        attributes={**attrs, "complete": False}, overwrite=True, zarr_format=3,
-        config={"write_empty_chunks": True}, **array_codecs(config),
+        store=str(path),
+        name=array_path,
+        shape=data.shape,
+        dtype="float32",
+        chunks=(n_channels, chunk),
+        shards=(n_channels, shard),
+        fill_value=0.0,
+        attributes={**attrs, "complete": False},
+        overwrite=True,
+        zarr_format=3,
+        config={"write_empty_chunks": True},
+        **array_codecs(config),
     )
     array[:] = data
     array.update_attributes({"complete": True})
@@ -253,8 +260,13 @@ class Store:
         row = self._row(recording_id)
         return np.asarray(self._array(row["path"])[:, start:stop], dtype=np.float32)
 
-    def windows(self, seconds: float, stride: float | None = None, corpora: list[str] | None = None,
-                segments: tuple[str, ...] = ("stimulus",)) -> pd.DataFrame:
+    def windows(
+        self,
+        seconds: float,
+        stride: float | None = None,
+        corpora: list[str] | None = None,
+        segments: tuple[str, ...] = ("stimulus",),
+    ) -> pd.DataFrame:
         """Cut recordings into fixed-length windows (a table; no signal is read).
 
         Parameters

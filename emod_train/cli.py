@@ -8,8 +8,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(help="Train EMOD and SCMM models on an emod_data store.", no_args_is_help=True,
-                  add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Train EMOD and SCMM models on an emod_data store.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 
 
 @app.callback()

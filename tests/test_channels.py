@@ -7,8 +7,19 @@ from emod_data.errors import ChannelError
 
 @pytest.mark.parametrize(
     ("raw", "canonical"),
-    [("FP1", "Fp1"), ("fpz", "Fpz"), (" Cz ", "Cz"), ("POZ", "POz"), ("T3", "T7"), ("T4", "T8"),
-     ("t5", "P7"), ("T6", "P8"), ("CB1", "CB1"), ("cb2", "CB2"), ("A1", "A1")],
+    [
+        ("FP1", "Fp1"),
+        ("fpz", "Fpz"),
+        (" Cz ", "Cz"),
+        ("POZ", "POz"),
+        ("T3", "T7"),
+        ("T4", "T8"),
+        ("t5", "P7"),
+        ("T6", "P8"),
+        ("CB1", "CB1"),
+        ("cb2", "CB2"),
+        ("A1", "A1"),
+    ],
 )
 def test_canonical_names(raw, canonical):
     assert canonical_name(raw) == canonical

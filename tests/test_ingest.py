@@ -276,8 +276,20 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path):
 def test_cli_errors_are_one_line(tmp_path, raw_corpora):
     bad = tmp_path / "bad.toml"
     bad.write_text((MANIFEST_DIR / "seed.toml").read_text().replace('session = "date_rank"', 'session = "dates"'))
-    result = subprocess.run([sys.executable, "-m", "emod_data", "ingest", str(bad), str(raw_corpora["seed"]),
-                             "--store", str(tmp_path / "s.zarr")], capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "emod_data",
+            "ingest",
+            str(bad),
+            str(raw_corpora["seed"]),
+            "--store",
+            str(tmp_path / "s.zarr"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "bad.toml" in lines[0] and "files.session" in lines[0]
@@ -286,8 +298,22 @@ def test_cli_errors_are_one_line(tmp_path, raw_corpora):
 def test_cli_exit_code_on_failures(seed_copy, tmp_path):
     bad = _seed_file(seed_copy, "1", 2)
     bad.write_bytes(b"MATLAB 5.0 MAT-file, truncated")
-    result = subprocess.run([sys.executable, "-m", "emod_data", "ingest", "seed", str(seed_copy), "--store",
-                             str(tmp_path / "s.zarr"), "--workers", "2"], capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "emod_data",
+            "ingest",
+            "seed",
+            str(seed_copy),
+            "--store",
+            str(tmp_path / "s.zarr"),
+            "--workers",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 1
     assert bad.name in result.stderr and "failed" in result.stderr
     assert "seed" in result.stdout  # the summary table is printed
@@ -302,7 +328,7 @@ def test_bad_manifest_messages(tmp_path):
         "regex": (text.replace(r"s(?P<subject>\d+)", r"s(?P<subject>\d+"), "field 'files.pattern'"),
         "exclude": (text.replace('exclude = ["hEOG"', 'exclude = ["HEOG"'), "channels.exclude names channels"),
         "toml": (text + "\n[broken\n", "not valid TOML"),
-        "missing": (text.replace('sfreq = 128.0\n', ''), "field 'format.sfreq': Field required"),
+        "missing": (text.replace("sfreq = 128.0\n", ""), "field 'format.sfreq': Field required"),
     }
     for name, (content, message) in cases.items():
         path = tmp_path / f"{name}.toml"

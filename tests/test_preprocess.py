@@ -28,22 +28,24 @@ def _amplitude(x, freq, sfreq):
     return 2 * np.hypot((x[0, mid] * c).mean(), (x[0, mid] * s).mean())
 
 
-@pytest.mark.parametrize(("sfreq_in", "sfreq_out", "freq"),
-                         [(1000, 200, 10.0), (1000, 200, 70.0), (250, 200, 40.0), (512, 200, 31.0),
-                          (128, 200, 45.0), (256, 200, 20.0)])
+@pytest.mark.parametrize(
+    ("sfreq_in", "sfreq_out", "freq"),
+    [(1000, 200, 10.0), (1000, 200, 70.0), (250, 200, 40.0), (512, 200, 31.0), (128, 200, 45.0), (256, 200, 20.0)],
+)
 def test_resample_keeps_passband_amplitude_within_1_percent(sfreq_in, sfreq_out, freq):
     y = resample(_tone(freq, sfreq_in), sfreq_in, sfreq_out)
     assert y.shape[-1] == int(np.ceil(20.0 * sfreq_out))
     assert _amplitude(y, freq, sfreq_out) == pytest.approx(10.0, rel=0.01)
 
 
-@pytest.mark.parametrize(("sfreq_in", "sfreq_out", "freq"),
-                         [(1000, 200, 100.5), (1000, 200, 130.0), (1000, 200, 310.0), (250, 200, 110.0),
-                          (512, 200, 150.0)])
+@pytest.mark.parametrize(
+    ("sfreq_in", "sfreq_out", "freq"),
+    [(1000, 200, 100.5), (1000, 200, 130.0), (1000, 200, 310.0), (250, 200, 110.0), (512, 200, 150.0)],
+)
 def test_resample_attenuates_tones_above_new_nyquist_by_60_db(sfreq_in, sfreq_out, freq):
     y = resample(_tone(freq, sfreq_in), sfreq_in, sfreq_out)
     alias = abs(freq - sfreq_out * round(freq / sfreq_out))  # where the tone would fold to
-    residual = max(_amplitude(y, alias, sfreq_out), np.abs(y[0, y.shape[-1] // 4: -y.shape[-1] // 4]).max())
+    residual = max(_amplitude(y, alias, sfreq_out), np.abs(y[0, y.shape[-1] // 4 : -y.shape[-1] // 4]).max())
     assert 20 * np.log10(residual / 10.0) <= -60
 
 
@@ -73,7 +75,7 @@ def test_finite_and_amplitude_checks():
     with pytest.raises(SignalError, match="implausible EEG amplitude"):
         check_amplitude(x * 1e6, "f.mat trial 3")
     x[2, 10:20] = np.nan
-    with pytest.raises(SignalError, match="10 NaN/Inf samples .*channel row 2"):
+    with pytest.raises(SignalError, match=r"10 NaN/Inf samples .*channel row 2"):
         check_finite(x, "f.mat trial 3")
 
 
@@ -99,8 +101,17 @@ def test_config_hash_and_differences():
     assert ProcessingConfig.from_dict(a.to_dict()) == a
 
 
-@pytest.mark.parametrize("kwargs", [{"sfreq": -1}, {"bandpass": (0.3, 120.0)}, {"bandpass": (10, 5)},
-                                    {"reference": "mastoids"}, {"notch": 150.0}, {"precision_bits": 30}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"sfreq": -1},
+        {"bandpass": (0.3, 120.0)},
+        {"bandpass": (10, 5)},
+        {"reference": "mastoids"},
+        {"notch": 150.0},
+        {"precision_bits": 30},
+    ],
+)
 def test_config_rejects_bad_values(kwargs):
     with pytest.raises(ValueError):
         ProcessingConfig(**kwargs)

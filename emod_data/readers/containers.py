@@ -137,7 +137,7 @@ def open_container(path: Path, kind: str, label: str | None = None) -> Iterator[
             container = MatV5Container(path)
     except ReaderError:
         raise
-    except Exception as exc:  # noqa: BLE001 - parsers raise anything on corrupt input
+    except Exception as exc:
         raise ReaderError(f"{label}: cannot read {kind} file ({_first_line(exc)})") from exc
     try:
         yield container
@@ -152,5 +152,5 @@ def read_variable(container: Any, key: str, label: str) -> np.ndarray:
         raise ReaderError(f"{label}: variable '{key}' not found (variables: {shown})")
     try:
         return container[key]
-    except Exception as exc:  # noqa: BLE001 - truncated data surfaces on read
+    except Exception as exc:
         raise ReaderError(f"{label}: cannot read variable '{key}' ({_first_line(exc)})") from exc

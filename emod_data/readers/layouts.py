@@ -74,8 +74,9 @@ def _ratings(container: Any, manifest: Manifest, n_trials: int, label: str) -> n
     ratings = np.asarray(read_variable(container, manifest.labels.ratings_key, label), dtype=float)
     expected = (n_trials, len(manifest.labels.rating_names))
     if ratings.ndim != 2 or ratings.shape[0] != n_trials or ratings.shape[1] < expected[1]:
-        raise ReaderError(f"{label}: ratings '{manifest.labels.ratings_key}' have shape {ratings.shape}; "
-                          f"expected {expected}")
+        raise ReaderError(
+            f"{label}: ratings '{manifest.labels.ratings_key}' have shape {ratings.shape}; expected {expected}"
+        )
     return ratings[:, : expected[1]]
 
 
@@ -109,8 +110,10 @@ def iter_trials(container: Any, manifest: Manifest, label: str) -> Iterator[RawT
             if match:
                 keyed[int(match.group("trial"))] = key
         if not keyed:
-            raise ReaderError(f"{label}: no variable matches format.trial_key '{fmt.trial_key}' "
-                              f"(variables: {sorted(container.keys())[:8]})")
+            raise ReaderError(
+                f"{label}: no variable matches format.trial_key '{fmt.trial_key}' "
+                f"(variables: {sorted(container.keys())[:8]})"
+            )
         _check_trials(list(keyed), manifest, label)
         ratings = _ratings(container, manifest, len(keyed), label)
         for position, trial in enumerate(sorted(keyed)):
