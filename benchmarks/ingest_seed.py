@@ -48,7 +48,7 @@ def bare_ingest(files: list[Path], out: Path, config) -> int:
     from zarr.codecs import BloscCodec
 
     root = zarr.open_group(out, mode="w")
-    compressor = BloscCodec(cname="zstd", clevel=config.compression_level, shuffle="bitshuffle", typesize=4)
+    compressor = BloscCodec(cname=config.compressor, clevel=config.compression_level, shuffle="bitshuffle", typesize=4)
     samples = 0
     for index, path in enumerate(files):
         variables = scipy.io.loadmat(path)

@@ -26,9 +26,9 @@ class SourceFile:
     relpath : str
         Path relative to the corpus root, with forward slashes (stored in the tables).
     subject : str
-        Subject id as written in the file name.
+        Subject id as written in the file name ("" when the reader supplies it per trial).
     session : int or None
-        Session number, or None when sessions are derived from trial numbers.
+        Session number, or None when sessions come from trial numbers or from the reader.
     """
 
     path: Path
@@ -92,14 +92,14 @@ def discover(
     if spec.session == "date_rank":
         by_subject: dict[str, set[str]] = {}
         for _, _, groups in matched:
-            by_subject.setdefault(groups["subject"], set()).add(groups["date"])
+            by_subject.setdefault(groups.get("subject") or "", set()).add(groups["date"])
         for subject, dates in by_subject.items():
             for rank, date in enumerate(sorted(dates), start=1):
                 ranks[subject, date] = rank
 
     files = []
     for path, relpath, groups in matched:
-        subject = groups["subject"]
+        subject = groups.get("subject") or ""
         if spec.session == "group":
             session = int(groups["session"])
         elif spec.session == "date_rank":
@@ -110,7 +110,7 @@ def discover(
             session = None
         files.append(SourceFile(path.resolve(), relpath, subject, session))
 
-    if subjects:
+    if subjects and spec.subject_from == "pattern":  # otherwise the ingest filters trials
         wanted = {s.lstrip("0") or "0" for s in subjects} | set(subjects)
         files = [f for f in files if f.subject in wanted or (f.subject.lstrip("0") or "0") in wanted]
     files.sort(key=lambda f: (natural_key(f.subject), f.session or 0, natural_key(f.relpath)))

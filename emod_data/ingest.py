@@ -29,7 +29,7 @@ from emod_data.labels import LabelResolver
 from emod_data.lexicon import load_lexicon
 from emod_data.manifest import Manifest, load_manifest
 from emod_data.preprocess import harmonize
-from emod_data.readers import iter_trials, open_container
+from emod_data.readers import read_trials
 from emod_data.store import (
     create_or_check_root,
     read_root,
@@ -72,6 +72,7 @@ class FileTask:
     labels: LabelResolver
     config: ProcessingConfig
     store: str
+    subjects: frozenset[str] | None = None
 
 
 @dataclass
@@ -83,9 +84,9 @@ class FileResult:
     failures: list[dict] = field(default_factory=list)
 
 
-def split_segments(data: np.ndarray, manifest: Manifest) -> list[tuple[str, np.ndarray]]:
+def split_segments(data: np.ndarray, manifest: Manifest, sfreq: float) -> list[tuple[str, np.ndarray]]:
     """Split a trial into its pre-trial baseline and stimulus (baseline dropped or kept per manifest)."""
-    n_base = round(manifest.segments.baseline_seconds * manifest.format.sfreq)
+    n_base = round(manifest.segments.baseline_seconds * sfreq)
     if n_base == 0:
         return [("stimulus", data)]
     if data.shape[-1] <= n_base:
@@ -143,46 +144,56 @@ def process_file(task: FileTask) -> FileResult:
             }
         )
 
+    plans = {None: task.plan}
     try:
         provenance["source_checksum"] = file_checksum(src.path)
-        with open_container(src.path, manifest.format.container, src.relpath) as container:
-            for raw in iter_trials(container, manifest, src.relpath):
-                session = src.session if src.session is not None else task.labels.position(None, raw.trial)[0]
-                where = f"{src.relpath} trial {raw.trial}"
-                stage = "labels"
-                try:
-                    labels = task.labels.labels(session, raw.trial, raw.ratings)
-                    stage = "signal"
-                    for segment, part in split_segments(raw.data[task.plan.source_index], manifest):
-                        signal = harmonize(part, manifest.format.sfreq, manifest.unit_scale, config, where)
-                        rid = recording_id(corpus, src.subject, session, raw.trial, segment)
-                        attrs = {"channel_names": task.plan.names, "recording_id": rid, **provenance}
-                        write_segment(task.store, f"data/{rid}", signal, attrs, config)
-                        result.rows.append(
-                            {
-                                "recording_id": rid,
-                                "corpus": corpus,
-                                "subject": src.subject,
-                                "session": session,
-                                "trial": raw.trial,
-                                "segment": segment,
-                                "stimulus": task.labels.stimulus(src.subject, session, raw.trial),
-                                "path": f"data/{rid}",
-                                "n_channels": signal.shape[0],
-                                "n_samples": signal.shape[1],
-                                "sfreq": config.sfreq,
-                                "duration_s": signal.shape[1] / config.sfreq,
-                                "channel_names": list(task.plan.names),
-                                "channel_ids": task.plan.ids.tolist(),
-                                **labels,
-                                **provenance,
-                            }
-                        )
-                except (SignalError, LabelError) as exc:
-                    message = _first_line(exc)
-                    fail(
-                        stage, message if message.startswith(src.relpath) else f"{where}: {message}", session, raw.trial
+        for raw in read_trials(src.path, src.relpath, manifest):
+            subject = raw.subject if raw.subject is not None else src.subject
+            if task.subjects and raw.subject is not None and subject not in task.subjects:
+                continue
+            session = raw.session or src.session or task.labels.position(None, raw.trial)[0]
+            sfreq = raw.sfreq or manifest.format.sfreq
+            scale = raw.unit_scale if raw.unit_scale is not None else manifest.unit_scale
+            names = tuple(raw.channel_names) if raw.channel_names is not None else None
+            if names not in plans:
+                channels = manifest.channels
+                plans[names] = plan_channels(list(names), channels.rename, channels.exclude, src.relpath)
+            plan = plans[names]
+            where = f"{src.relpath} trial {raw.trial}"
+            stage = "labels"
+            try:
+                labels = task.labels.labels(session, raw.trial, raw.ratings, raw.code)
+                stage = "signal"
+                data = raw.data[plan.source_index]
+                parts = [("baseline", data)] if raw.segment == "baseline" else split_segments(data, manifest, sfreq)
+                for segment, part in parts:
+                    signal = harmonize(part, sfreq, scale, config, where)
+                    rid = recording_id(corpus, subject, session, raw.trial, segment)
+                    attrs = {"channel_names": plan.names, "recording_id": rid, **provenance}
+                    write_segment(task.store, f"data/{rid}", signal, attrs, config)
+                    result.rows.append(
+                        {
+                            "recording_id": rid,
+                            "corpus": corpus,
+                            "subject": subject,
+                            "session": session,
+                            "trial": raw.trial,
+                            "segment": segment,
+                            "stimulus": task.labels.stimulus(subject, session, raw.trial),
+                            "path": f"data/{rid}",
+                            "n_channels": signal.shape[0],
+                            "n_samples": signal.shape[1],
+                            "sfreq": config.sfreq,
+                            "duration_s": signal.shape[1] / config.sfreq,
+                            "channel_names": list(plan.names),
+                            "channel_ids": plan.ids.tolist(),
+                            **labels,
+                            **provenance,
+                        }
                     )
+            except (SignalError, LabelError) as exc:
+                message = _first_line(exc)
+                fail(stage, message if message.startswith(src.relpath) else f"{where}: {message}", session, raw.trial)
     except ReaderError as exc:
         result.rows.clear()
         fail("read", _first_line(exc))
@@ -428,7 +439,8 @@ def ingest(
             write_table(store, "failures", manifest.name, failed)
             return recordings, failed
 
-        tasks = [FileTask(f, manifest, plan, resolver, config, str(store)) for f in todo]
+        wanted = frozenset(subjects) if subjects and manifest.files.subject_from == "reader" else None
+        tasks = [FileTask(f, manifest, plan, resolver, config, str(store), wanted) for f in todo]
         with _progress(progress, manifest.name, len(tasks)) as advance:
             for result in _run_tasks(tasks, workers, scheduler):
                 rows.append(pd.DataFrame(result.rows))

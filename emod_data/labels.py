@@ -56,7 +56,7 @@ class LabelResolver:
                 sequences[None] = [_code_text(c) for c in spec.sequence]
             elif spec.sequence_by_session is not None:
                 sequences = {int(k): [_code_text(c) for c in v] for k, v in spec.sequence_by_session.items()}
-            else:
+            elif spec.file is not None:
                 path = Path(raw_dir) / spec.file
                 with open_container(path, manifest.format.container, spec.file) as container:
                     codes = np.asarray(read_variable(container, spec.variable, spec.file)).ravel()
@@ -68,6 +68,7 @@ class LabelResolver:
                         raise ManifestError(
                             f"{manifest.path}: label code '{code}' maps to no class of labels.classes {spec.classes}"
                         )
+        if spec.source == "lexicon":
             for name in spec.classes:
                 try:
                     lexicon.resolve(name)
@@ -90,8 +91,34 @@ class LabelResolver:
         text = self.manifest.labels.stimulus.format(subject=subject, session=session, trial=trial, position=position)
         return f"{self.manifest.name}/{text}"
 
-    def labels(self, session: int, trial: int, ratings: np.ndarray | None) -> dict:
+    def _class(self, session: int, trial: int, code: str | None) -> tuple[str, str]:
+        spec = self.manifest.labels
+        if spec.reader_codes:
+            if code is None:
+                raise LabelError(f"no label code for session {session} trial {trial} in the file")
+            code = _code_text(code)
+        else:
+            codes = self.sequences.get(session if session in self.sequences else None)
+            _, position = self.position(session, trial)
+            if codes is None or not 1 <= position <= len(codes):
+                raise LabelError(f"no label for session {session} trial {trial} in the manifest's label sequence")
+            code = codes[position - 1]
+        name = spec.codes.get(code, code)
+        if name not in spec.classes:
+            raise LabelError(f"label code '{code}' of session {session} trial {trial} maps to no class")
+        return name, code
+
+    def labels(self, session: int, trial: int, ratings: np.ndarray | None, code: str | None = None) -> dict:
         """Label columns of one trial.
+
+        Parameters
+        ----------
+        session, trial : int
+            Where the trial is.
+        ratings : numpy.ndarray or None
+            Raw ratings read from the file (ratings source).
+        code : str or None
+            Label code read from the file (``labels.reader_codes``).
 
         Returns
         -------
@@ -106,13 +133,7 @@ class LabelResolver:
         """
         spec = self.manifest.labels
         if spec.source == "lexicon":
-            key = session if session in self.sequences else None
-            codes = self.sequences.get(key)
-            _, position = self.position(session, trial)
-            if codes is None or not 1 <= position <= len(codes):
-                raise LabelError(f"no label for session {session} trial {trial} in the manifest's label sequence")
-            code = codes[position - 1]
-            name = spec.codes.get(code, code)
+            name, code = self._class(session, trial, code)
             valence, arousal = self.lexicon.coordinates(name)
             return {
                 "class_name": name,
@@ -140,7 +161,10 @@ class LabelResolver:
             "label_source": "rating",
             "raw_code": None,
         }
-        if spec.binarize is not None:
+        if spec.reader_codes:
+            row["class_name"], row["raw_code"] = self._class(session, trial, code)
+            row["class_index"] = spec.classes.index(row["class_name"])
+        elif spec.binarize is not None:
             high = values[spec.binarize.rating] > spec.binarize.threshold
             row["class_name"] = spec.binarize.classes[int(high)]
             row["class_index"] = int(high)

@@ -45,23 +45,25 @@ class FilesSection(_Section):
     glob: str
     pattern: str
     exclude: list[str] = []
-    session: Literal["group", "date_rank", "fixed", "trial_block"] = "fixed"
+    session: Literal["group", "date_rank", "fixed", "trial_block", "reader"] = "fixed"
     trials_per_session: int | None = Field(default=None, gt=0)
 
     @field_validator("pattern")
     @classmethod
     def _regex(cls, value: str) -> str:
         try:
-            compiled = re.compile(value)
+            re.compile(value)
         except re.error as exc:
             raise ValueError(f"not a valid regular expression ({exc})") from None
-        if "subject" not in compiled.groupindex:
-            raise ValueError("must have a named group 'subject'")
         return value
+
+    subject_from: Literal["pattern", "reader"] = "pattern"
 
     @model_validator(mode="after")
     def _session_rule(self) -> FilesSection:
         groups = re.compile(self.pattern).groupindex
+        if self.subject_from == "pattern" and "subject" not in groups:
+            raise ValueError("files.pattern needs a named group 'subject' (or set files.subject_from = 'reader')")
         if self.session == "group" and "session" not in groups:
             raise ValueError("session = 'group' needs a named group 'session' in files.pattern")
         if self.session == "date_rank" and "date" not in groups:
@@ -147,6 +149,7 @@ class LabelsSection(_Section):
     sequence_by_session: dict[str, list[int | str]] | None = None
     file: str | None = None
     variable: str | None = None
+    reader_codes: bool = False
     ratings_key: str | None = None
     rating_names: list[str] = []
     scale: tuple[float, float] | None = None
@@ -178,6 +181,8 @@ class LabelsSection(_Section):
                 raise ValueError("labels.rating_names must include 'valence' and 'arousal'")
             if self.scale[0] >= self.scale[1]:
                 raise ValueError("labels.scale must be [low, high] with low < high")
+            if self.reader_codes and not self.classes:
+                raise ValueError("labels.reader_codes with ratings needs labels.classes (the class order)")
             if self.binarize is not None and self.binarize.rating not in self.rating_names:
                 raise ValueError(f"labels.binarize.rating '{self.binarize.rating}' is not in labels.rating_names")
         return self
@@ -185,7 +190,7 @@ class LabelsSection(_Section):
     @property
     def class_names(self) -> list[str]:
         """Class order used for ``class_index`` (empty when the corpus has no classes)."""
-        if self.source == "lexicon":
+        if self.source == "lexicon" or self.reader_codes:
             return list(self.classes)
         return list(self.binarize.classes) if self.binarize else []
 

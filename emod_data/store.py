@@ -42,10 +42,11 @@ def _zarr():
 
 
 def array_codecs(config: ProcessingConfig) -> dict:
-    """zarr ``compressors`` for stored arrays: Blosc (zstd, bit-shuffle), part of the zarr v3 spec."""
+    """zarr ``compressors`` for stored arrays: Blosc with bit-shuffle, part of the zarr v3 spec."""
     from zarr.codecs import BloscCodec
 
-    return {"compressors": BloscCodec(cname="zstd", clevel=config.compression_level, shuffle="bitshuffle", typesize=4)}
+    codec = BloscCodec(cname=config.compressor, clevel=config.compression_level, shuffle="bitshuffle", typesize=4)
+    return {"compressors": codec}
 
 
 def create_or_check_root(path: str | Path, config: ProcessingConfig) -> ProcessingConfig:

@@ -350,3 +350,12 @@ def test_seed_at_real_durations_gives_published_counts(tmp_path):
     assert recs.groupby("session")["duration_s"].sum().round().tolist() == [3394.0] * 3
     windows = open_store(tmp_path / "s.zarr").windows(5)
     assert windows.groupby("session").size().tolist() == [675, 675, 675]
+
+
+def test_ingest_on_a_dask_cluster(raw_corpora, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster:
+        report = ingest("deap", raw_corpora["deap"], tmp_path / "s.zarr", scheduler=cluster.scheduler_address)
+    assert report.ok and report.processed == 2 and len(report.recordings) == 160
+    local = ingest("deap", raw_corpora["deap"], tmp_path / "local.zarr")
+    pd.testing.assert_frame_equal(report.recordings.drop(columns="path"), local.recordings.drop(columns="path"))

@@ -1,11 +1,60 @@
 """Readers: raw files in, trials (channels x samples, source units) out.
 
-A reader is a container (how a file is parsed) plus a layout (where the trials
-are inside it); both are chosen by the manifest's ``[format]`` section, so a
-corpus in a known format needs only a manifest.
+A reader is chosen by the manifest's ``format.container``. For variable
+containers (MATLAB v5 / v7.3, pickles) a reader is the container plus a layout
+(where the trials are inside it), so a corpus in a known format needs only a
+manifest. Formats with their own structure register a function in
+:data:`READERS` that yields :class:`RawTrial` objects for one source file.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from emod_data.errors import ReaderError
+from emod_data.manifest import Manifest
 from emod_data.readers.containers import open_container, read_variable
 from emod_data.readers.layouts import RawTrial, iter_trials
 
-__all__ = ["RawTrial", "iter_trials", "open_container", "read_variable"]
+
+def _variable_container(path: Path, relpath: str, manifest: Manifest) -> Iterator[RawTrial]:
+    with open_container(path, manifest.format.container, relpath) as container:
+        yield from iter_trials(container, manifest, relpath)
+
+
+READERS: dict[str, Callable[[Path, str, Manifest], Iterator[RawTrial]]] = {
+    "mat": _variable_container,
+    "pickle": _variable_container,
+}
+"""Reader function per ``format.container``: ``(path, relpath, manifest) -> iterator of RawTrial``."""
+
+
+def read_trials(path: Path, relpath: str, manifest: Manifest) -> Iterator[RawTrial]:
+    """Yield the trials of one source file, as the manifest's reader reads them.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file.
+    relpath : str
+        Its path relative to the corpus root (named in errors).
+    manifest : Manifest
+        The corpus manifest.
+
+    Yields
+    ------
+    RawTrial
+
+    Raises
+    ------
+    ReaderError
+        One line naming the file when it cannot be read as declared.
+    """
+    reader = READERS.get(manifest.format.container)
+    if reader is None:
+        raise ReaderError(f"{relpath}: no reader for format.container '{manifest.format.container}'")
+    yield from reader(path, relpath, manifest)
+
+
+__all__ = ["READERS", "RawTrial", "iter_trials", "open_container", "read_trials", "read_variable"]

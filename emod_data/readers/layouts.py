@@ -34,11 +34,34 @@ class RawTrial:
         (channels, samples) in source units, channels in the manifest's order.
     ratings : numpy.ndarray or None
         The trial's raw ratings, in ``labels.rating_names`` order, when the file holds them.
+    code : str or None
+        The trial's label code when the file itself holds it (``labels.reader_codes``).
+    subject : str or None
+        The subject, when one file holds several subjects (DREAMER); else the file's.
+    session : int or None
+        The session, when the reader knows it; else from the file name or trial number.
+    channel_names : list of str or None
+        Names of the rows of ``data`` when they differ per file (raw BDF, BIDS); else the
+        manifest's ``channels.names``.
+    sfreq : float or None
+        Sampling rate from the file header; else the manifest's ``format.sfreq``.
+    unit_scale : float or None
+        Factor to µV when the reader detects units per file; else the manifest's units.
+    segment : str
+        ``"stimulus"`` (split into baseline and stimulus per ``[segments]``) or
+        ``"baseline"`` for a baseline the file stores apart (stored as is).
     """
 
     trial: int
     data: np.ndarray
     ratings: np.ndarray | None = None
+    code: str | None = None
+    subject: str | None = None
+    session: int | None = None
+    channel_names: list[str] | None = None
+    sfreq: float | None = None
+    unit_scale: float | None = None
+    segment: str = "stimulus"
 
 
 def _check_trials(found: list[int], manifest: Manifest, label: str) -> None:
