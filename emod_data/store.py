@@ -86,8 +86,20 @@ def create_or_check_root(path: str | Path, config: ProcessingConfig) -> Processi
     return config
 
 
+def _filesystem(path: str | Path):
+    """(fsspec filesystem, path inside it) of a local path or an fsspec URL."""
+    import fsspec
+
+    return fsspec.core.url_to_fs(str(path))
+
+
 def read_root(path: str | Path) -> ProcessingConfig:
     """Read and check a store's root attributes; return its processing configuration.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A local store folder or an fsspec URL (``s3://bucket/emod.zarr``, ``file:///...``).
 
     Raises
     ------
@@ -95,10 +107,10 @@ def read_root(path: str | Path) -> ProcessingConfig:
         Missing store, not an emod store, or another store version.
     """
     zarr = _zarr()
-    path = Path(path)
-    if not (path / "zarr.json").exists():
+    fs, root = _filesystem(path)
+    if not fs.exists(f"{root}/zarr.json"):
         raise StoreError(f"{path}: no store here (zarr.json missing)")
-    attrs = dict(zarr.open_group(path, mode="r", zarr_format=3).attrs)
+    attrs = dict(zarr.open_group(str(path), mode="r", zarr_format=3).attrs)
     version = attrs.get("emod_store_version")
     if version is None:
         raise StoreError(f"{path}: a zarr group but not an emod store (no emod_store_version attribute)")
@@ -123,13 +135,18 @@ def write_table(path: str | Path, kind: str, corpus: str | None, table: pd.DataF
 
 
 def read_table(path: str | Path, kind: str, corpus: str | None = None) -> pd.DataFrame:
-    """Read one corpus' table, or all corpora's concatenated; empty when absent."""
-    if corpus is not None:
-        target = table_path(path, kind, corpus)
-        return pd.read_parquet(target) if target.exists() else pd.DataFrame()
-    folder = Path(path) / "tables" / kind
-    parts = [pd.read_parquet(p) for p in sorted(folder.glob("*.parquet"))] if folder.is_dir() else []
-    parts = [p for p in parts if len(p)]
+    """Read one corpus' table, all corpora's concatenated (``corpus=None``), or a global table.
+
+    Works on local stores and fsspec URLs; returns an empty frame when the table is absent.
+    """
+    fs, root = _filesystem(path)
+    if corpus is not None or kind == "channels":
+        target = f"{root}/tables/{kind}.parquet" if corpus is None else f"{root}/tables/{kind}/{corpus}.parquet"
+        targets = [target] if fs.exists(target) else []
+    else:
+        targets = sorted(fs.glob(f"{root}/tables/{kind}/*.parquet"))
+    parts = [pd.read_parquet(target, filesystem=fs) for target in targets]
+    parts = [part for part in parts if len(part)]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
@@ -188,18 +205,19 @@ class Store:
     """Read access to a harmonized store.
 
     Open it with :func:`open_store`. Arrays are opened lazily, so a Store can be
-    created inside each worker process (safe under fork and spawn).
+    created inside each worker process (safe under fork and spawn). Local folders
+    and fsspec URLs are both read.
 
     Attributes
     ----------
-    path : pathlib.Path
-        The store folder.
+    path : pathlib.Path or str
+        The store folder, or its URL.
     processing : ProcessingConfig
         The processing parameters every array was made with.
     """
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+        self.path = path if "://" in str(path) else Path(path).expanduser()
         self.processing = read_root(self.path)
 
     def __repr__(self) -> str:
@@ -223,7 +241,7 @@ class Store:
     @functools.cached_property
     def vocabulary(self) -> pd.DataFrame:
         """The global channel vocabulary stored with the store (id, name, x, y, z)."""
-        return pd.read_parquet(table_path(self.path, "channels", None))
+        return read_table(self.path, "channels")
 
     @functools.cached_property
     def _rows(self) -> pd.DataFrame:
@@ -314,8 +332,9 @@ def open_store(path: str | Path) -> Store:
 
     Parameters
     ----------
-    path : path-like
-        The store folder written by ``emod-data ingest``.
+    path : str or path-like
+        The store folder written by ``emod-data ingest``, or an fsspec URL of a copy
+        (``s3://bucket/emod.zarr``; the fsspec backend for the protocol must be installed).
 
     Returns
     -------

@@ -359,3 +359,14 @@ def test_ingest_on_a_dask_cluster(raw_corpora, tmp_path):
     assert report.ok and report.processed == 2 and len(report.recordings) == 160
     local = ingest("deap", raw_corpora["deap"], tmp_path / "local.zarr")
     pd.testing.assert_frame_equal(report.recordings.drop(columns="path"), local.recordings.drop(columns="path"))
+
+
+def test_open_store_from_an_fsspec_url(store_all):
+    fsspec = pytest.importorskip("fsspec")
+    memory = fsspec.filesystem("memory")
+    memory.put(str(store_all), "/copy.zarr", recursive=True)
+    local, remote = open_store(store_all), open_store("memory://copy.zarr")
+    pd.testing.assert_frame_equal(remote.recordings, local.recordings)
+    rid = local.recordings["recording_id"].iloc[3]
+    np.testing.assert_array_equal(remote.read(rid, 10, 90), local.read(rid, 10, 90))
+    assert len(remote.windows(1.0)) == len(local.windows(1.0)) and len(remote.vocabulary) == 341
