@@ -88,6 +88,16 @@ def bare_ingest(files: list[Path], out: Path, config) -> int:
     return samples
 
 
+def peak_rss_mb(code: str) -> float:
+    """Peak resident memory (MB) of a fresh Python process running ``code``."""
+    import subprocess
+    import sys
+
+    script = f"import resource\n{code}\nprint(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    return int(output.strip().splitlines()[-1]) / 1024
+
+
 def timed(function, *args, **kwargs):
     """Run a function and return (result, seconds)."""
     start = time.perf_counter()
@@ -139,6 +149,16 @@ def main() -> None:
     )
     print(f"time ratio ingest / bare = {ingest_s / bare_s:.2f}  (target <= 1.3)")
     print(f"size ratio store / raw float32 = {size_ratio:.3f}  (target <= 0.6)")
+    imports = "from emod_data.ingest import ingest\nimport mne, zarr, scipy.io, numcodecs"
+    baseline = peak_rss_mb(imports)
+    shutil.rmtree(args.out / "memory.zarr", ignore_errors=True)
+    peak = peak_rss_mb(f"{imports}\ningest('seed', {str(raw)!r}, {str(args.out / 'memory.zarr')!r})")
+    largest = max(p.stat().st_size for p in files) / 1e6
+    print(
+        f"peak memory of ingest (one worker): {peak:.0f} MB, of which {baseline:.0f} MB is the imported "
+        f"libraries; largest input file {largest:.0f} MB; (peak - imports) / largest file = "
+        f"{(peak - baseline) / largest:.2f}"
+    )
     bare_off, ingest_off, size_off = results["off"]
     per_gb = ingest_off / (input_bytes / 1e9)
     print(

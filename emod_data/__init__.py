@@ -3,6 +3,42 @@
 The data-first half of the toolkit. It reads raw corpora as their manifests
 describe, harmonises channels, units, filters, rate and labels, and writes a
 zarr store with parquet tables. It never imports torch.
+
+The main entry points are importable from the package itself (loaded lazily)::
+
+    import emod_data
+
+    report = emod_data.ingest("seed", "~/data/SEED", "~/emod.zarr")
+    store = emod_data.open_store("~/emod.zarr")
 """
 
+from __future__ import annotations
+
+import importlib
+
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "open_store": "emod_data.store",
+    "Store": "emod_data.store",
+    "ingest": "emod_data.ingest",
+    "IngestReport": "emod_data.ingest",
+    "load_manifest": "emod_data.manifest",
+    "available_manifests": "emod_data.manifest",
+    "load_lexicon": "emod_data.lexicon",
+    "ProcessingConfig": "emod_data.config",
+    "load_config": "emod_data.config",
+    "synthesize": "emod_data.synth",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'emod_data' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -31,7 +31,6 @@ from emod_data.errors import StoreError
 STORE_VERSION = 1
 """Version of the store layout; a store of another version is refused on open."""
 
-TABLES = ("recordings", "failures")
 LABEL_COLUMNS = ["class_name", "class_index", "valence", "arousal", "dominance"]
 
 

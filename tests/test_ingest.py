@@ -370,3 +370,12 @@ def test_open_store_from_an_fsspec_url(store_all):
     rid = local.recordings["recording_id"].iloc[3]
     np.testing.assert_array_equal(remote.read(rid, 10, 90), local.read(rid, 10, 90))
     assert len(remote.windows(1.0)) == len(local.windows(1.0)) and len(remote.vocabulary) == 341
+
+
+def test_package_exports_the_api_without_torch():
+    code = (
+        "import sys, emod_data; emod_data.open_store; emod_data.ingest; emod_data.synthesize; "
+        "print('torch' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
