@@ -12,8 +12,11 @@ a one-line reason.
 from __future__ import annotations
 
 import fcntl
+import os
 import traceback
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +76,7 @@ class FileTask:
     config: ProcessingConfig
     store: str
     subjects: frozenset[str] | None = None
+    threads: int = 1
 
 
 @dataclass
@@ -104,6 +108,53 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+def _store_trial(
+    task: FileTask, raw, subject: str, session: int, plan: ChannelPlan, labels: dict, provenance: dict, where: str
+) -> list[dict]:
+    """Harmonize and write every segment of one trial; return its table rows."""
+    manifest, config = task.manifest, task.config
+    sfreq = raw.sfreq or manifest.format.sfreq
+    scale = raw.unit_scale if raw.unit_scale is not None else manifest.unit_scale
+    data = raw.data[plan.source_index]
+    parts = [("baseline", data)] if raw.segment == "baseline" else split_segments(data, manifest, sfreq)
+    rows = []
+    for segment, part in parts:
+        signal = harmonize(part, sfreq, scale, config, where)
+        rid = recording_id(manifest.name, subject, session, raw.trial, segment)
+        attrs = {"channel_names": plan.names, "recording_id": rid, **provenance}
+        write_segment(task.store, f"data/{rid}", signal, attrs, config)
+        rows.append(
+            {
+                "recording_id": rid,
+                "corpus": manifest.name,
+                "subject": subject,
+                "session": session,
+                "trial": raw.trial,
+                "segment": segment,
+                "stimulus": task.labels.stimulus(subject, session, raw.trial),
+                "path": f"data/{rid}",
+                "n_channels": signal.shape[0],
+                "n_samples": signal.shape[1],
+                "sfreq": config.sfreq,
+                "duration_s": signal.shape[1] / config.sfreq,
+                "channel_names": list(plan.names),
+                "channel_ids": plan.ids.tolist(),
+                **labels,
+                **provenance,
+            }
+        )
+    return rows
+
+
+def _collect(entry: tuple, result: FileResult, fail: Callable) -> None:
+    session, trial, where, job = entry
+    try:
+        result.rows.extend(job.result())
+    except SignalError as exc:
+        message = _first_line(exc)
+        fail("signal", message if message.startswith(where) else f"{where}: {message}", session, trial)
+
+
 def process_file(task: FileTask) -> FileResult:
     """Ingest one raw file: read, harmonize and write every segment of every trial.
 
@@ -121,7 +172,6 @@ def process_file(task: FileTask) -> FileResult:
         Table rows of the stored segments and failure rows.
     """
     src, manifest, config = task.source, task.manifest, task.config
-    corpus = manifest.name
     result = FileResult(src.relpath)
     stat = src.path.stat()
     provenance = {
@@ -147,53 +197,29 @@ def process_file(task: FileTask) -> FileResult:
     plans = {None: task.plan}
     try:
         provenance["source_checksum"] = file_checksum(src.path)
-        for raw in read_trials(src.path, src.relpath, manifest):
-            subject = raw.subject if raw.subject is not None else src.subject
-            if task.subjects and raw.subject is not None and subject not in task.subjects:
-                continue
-            session = raw.session or src.session or task.labels.position(None, raw.trial)[0]
-            sfreq = raw.sfreq or manifest.format.sfreq
-            scale = raw.unit_scale if raw.unit_scale is not None else manifest.unit_scale
-            names = tuple(raw.channel_names) if raw.channel_names is not None else None
-            if names not in plans:
-                channels = manifest.channels
-                plans[names] = plan_channels(list(names), channels.rename, channels.exclude, src.relpath)
-            plan = plans[names]
-            where = f"{src.relpath} trial {raw.trial}"
-            stage = "labels"
-            try:
-                labels = task.labels.labels(session, raw.trial, raw.ratings, raw.code)
-                stage = "signal"
-                data = raw.data[plan.source_index]
-                parts = [("baseline", data)] if raw.segment == "baseline" else split_segments(data, manifest, sfreq)
-                for segment, part in parts:
-                    signal = harmonize(part, sfreq, scale, config, where)
-                    rid = recording_id(corpus, subject, session, raw.trial, segment)
-                    attrs = {"channel_names": plan.names, "recording_id": rid, **provenance}
-                    write_segment(task.store, f"data/{rid}", signal, attrs, config)
-                    result.rows.append(
-                        {
-                            "recording_id": rid,
-                            "corpus": corpus,
-                            "subject": subject,
-                            "session": session,
-                            "trial": raw.trial,
-                            "segment": segment,
-                            "stimulus": task.labels.stimulus(subject, session, raw.trial),
-                            "path": f"data/{rid}",
-                            "n_channels": signal.shape[0],
-                            "n_samples": signal.shape[1],
-                            "sfreq": config.sfreq,
-                            "duration_s": signal.shape[1] / config.sfreq,
-                            "channel_names": list(plan.names),
-                            "channel_ids": plan.ids.tolist(),
-                            **labels,
-                            **provenance,
-                        }
-                    )
-            except (SignalError, LabelError) as exc:
-                message = _first_line(exc)
-                fail(stage, message if message.startswith(src.relpath) else f"{where}: {message}", session, raw.trial)
+        with ThreadPoolExecutor(max_workers=task.threads) as pool:
+            pending: deque = deque()
+            for raw in read_trials(src.path, src.relpath, manifest):
+                subject = raw.subject if raw.subject is not None else src.subject
+                if task.subjects and raw.subject is not None and subject not in task.subjects:
+                    continue
+                session = raw.session or src.session or task.labels.position(None, raw.trial)[0]
+                names = tuple(raw.channel_names) if raw.channel_names is not None else None
+                if names not in plans:
+                    channels = manifest.channels
+                    plans[names] = plan_channels(list(names), channels.rename, channels.exclude, src.relpath)
+                where = f"{src.relpath} trial {raw.trial}"
+                try:
+                    labels = task.labels.labels(session, raw.trial, raw.ratings, raw.code)
+                except LabelError as exc:
+                    fail("labels", f"{where}: {_first_line(exc)}", session, raw.trial)
+                    continue
+                job = pool.submit(_store_trial, task, raw, subject, session, plans[names], labels, provenance, where)
+                pending.append((session, raw.trial, where, job))
+                while len(pending) > 2 * task.threads:  # bounded memory: few trials in flight
+                    _collect(pending.popleft(), result, fail)
+            while pending:
+                _collect(pending.popleft(), result, fail)
     except ReaderError as exc:
         result.rows.clear()
         fail("read", _first_line(exc))
@@ -440,7 +466,8 @@ def ingest(
             return recordings, failed
 
         wanted = frozenset(subjects) if subjects and manifest.files.subject_from == "reader" else None
-        tasks = [FileTask(f, manifest, plan, resolver, config, str(store), wanted) for f in todo]
+        threads = 1 if scheduler else max(1, (os.cpu_count() or 1) // max(1, min(workers, len(todo))))
+        tasks = [FileTask(f, manifest, plan, resolver, config, str(store), wanted, threads) for f in todo]
         with _progress(progress, manifest.name, len(tasks)) as advance:
             for result in _run_tasks(tasks, workers, scheduler):
                 rows.append(pd.DataFrame(result.rows))
