@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from emod_data.config import ProcessingConfig, load_config
@@ -26,7 +27,7 @@ out = Console()
 def _fail(exc: Exception, verbose: bool) -> None:
     if verbose:
         console.print_exception()
-    console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -86,7 +87,7 @@ def print_summary(summary, title: str = "store summary") -> None:
 
 def _print_failures(failures, limit: int = 20) -> None:
     for row in failures.head(limit).itertuples(index=False):
-        console.print(f"[red]failed[/] [{row.stage}] {row.error}", highlight=False, soft_wrap=True)
+        console.print(f"[red]failed[/] {escape(f'[{row.stage}] {row.error}')}", highlight=False, soft_wrap=True)
     if len(failures) > limit:
         console.print(f"... and {len(failures) - limit} more (see tables/failures/)")
 
@@ -104,7 +105,12 @@ def ingest_command(
     bandpass: Annotated[str | None, typer.Option(help="LOW,HIGH in Hz, or 'off' (default 0.3,49).")] = None,
     notch: Annotated[str | None, typer.Option(help="Line frequency in Hz, or 'off' (default off).")] = None,
     reference: Annotated[str | None, typer.Option(help="'average' (default) or 'none'.")] = None,
-    raw: Annotated[bool, typer.Option("--raw", help="Switch every processing step off.")] = False,
+    raw: Annotated[
+        bool,
+        typer.Option(
+            "--raw", help="Switch filters, reference and precision rounding off (still resampled to --sfreq)."
+        ),
+    ] = False,
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address for multi-machine runs.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks.")] = False,
 ) -> None:
@@ -136,13 +142,18 @@ def ingest_command(
         f"{report.corpus}: {report.files} files, {report.processed} ingested, "
         f"{report.skipped} already complete"
         + (f", {len(report.ignored)} ignored (not matching the manifest's pattern)" if report.ignored else "")
+        + (
+            f", {len(report.skipped_inputs)} skipped as not inputs (e.g. {report.skipped_inputs[0]['reason']})"
+            if report.skipped_inputs
+            else ""
+        )
     )
     print_summary(report.summary(), f"{report.corpus} in {report.store}")
     if not report.ok:
         _print_failures(report.failures)
-        if verbose and "traceback" in report.failures:
-            for text in report.failures["traceback"].dropna():
-                console.print(text)
+        if verbose:
+            for text in report.tracebacks:
+                console.print(escape(text), highlight=False)
         raise typer.Exit(1)
 
 
@@ -228,3 +239,107 @@ def demo_command(
 def main() -> None:  # pragma: no cover - console entry point
     """Console entry point of ``emod-data``."""
     sys.exit(app())
+
+
+def _read_split_file(path: Path):
+    """A proposed split from CSV or parquet with columns recording_id and split."""
+    import pandas as pd
+
+    from emod_data.errors import StoreError
+
+    try:
+        table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype=str)
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"{path}: cannot read the split file ({exc})") from None
+    if not {"recording_id", "split"} <= set(table.columns):
+        raise StoreError(f"{path}: a split file needs columns recording_id and split (has {', '.join(table.columns)})")
+    return table
+
+
+@app.command("inspect")
+def inspect_command(
+    store: Annotated[str, typer.Argument(help="Store folder (or fsspec URL).")],
+    report: Annotated[Path | None, typer.Option("--report", help="Write report.html, figures and CSV here.")] = None,
+    corpus: Annotated[list[str] | None, typer.Option(help="Only these corpora (repeat or comma-separate).")] = None,
+    fail_on: Annotated[
+        str, typer.Option("--fail-on", help="Exit 1 on any 'error', on any 'warning' or error, or 'none'.")
+    ] = "none",
+    window: Annotated[float, typer.Option(help="Window length in seconds for the window counts.")] = 5.0,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default: one per CPU, max 8).")] = None,
+    split: Annotated[
+        str | None, typer.Option(help="Draw a split on 'subject', 'session' or 'trial' and audit it for leakage.")
+    ] = None,
+    split_file: Annotated[
+        Path | None, typer.Option(help="Audit this proposed split (CSV or parquet: recording_id, split).")
+    ] = None,
+    split_by: Annotated[str, typer.Option(help="The unit a --split-file keeps whole.")] = "subject",
+    split_fractions: Annotated[str, typer.Option(help="Fractions of a drawn split (train,val,test).")] = "0.8,0.1,0.1",
+    split_seed: Annotated[int, typer.Option(help="Seed of a drawn split.")] = 0,
+    show: Annotated[int, typer.Option(help="Findings listed on the terminal (all are in the report).")] = 20,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks.")] = False,
+) -> None:
+    """Inspect a store: per-corpus summary, quality checks, split audit and an HTML report.
+
+    Reads every array once (in parallel, streaming) and checks for NaN/Inf,
+    flat, clipped or outlying channels, implausible amplitude scale, line
+    noise, deviating trial lengths, missing or out-of-range labels, missing
+    trials and ingest failures. Exit codes: 0, or 1 when --fail-on is met,
+    2 on a usage or store error.
+    """
+    from rich.markup import escape
+
+    from emod_data.inspect import inspect_store
+
+    if fail_on not in ("none", "error", "warning"):
+        raise typer.BadParameter(f"expected error, warning or none (got {fail_on!r})", param_hint="--fail-on")
+    if split is not None and split_file is not None:
+        raise typer.BadParameter("give --split or --split-file, not both", param_hint="--split")
+    try:
+        fractions = tuple(float(f) for f in split_fractions.split(","))
+    except ValueError:
+        raise typer.BadParameter(f"expected numbers like 0.8,0.1,0.1 (got {split_fractions!r})") from None
+    try:
+        proposed = _read_split_file(split_file) if split_file is not None else split
+        result = inspect_store(
+            store,
+            corpora=_subjects(corpus),
+            report_dir=report,
+            window_seconds=window,
+            workers=workers,
+            split=proposed,
+            split_by=split_by,
+            split_fractions=fractions,
+            split_seed=split_seed,
+            progress=True,
+        )
+    except (EmodDataError, ValueError) as exc:
+        _fail(exc, verbose)
+    summary = result.summary[["corpus", "subjects", "sessions", "trials", "hours", "channels", "hz", "windows"]]
+    print_summary(summary.rename(columns={"windows": f"windows {window:g}s"}), f"store {result.store}")
+    counts = result.check_counts()
+    counts = counts[(counts["errors"] + counts["warnings"] + counts["infos"]) > 0]
+    if len(counts):
+        table = Table(title="checks that hit")
+        for column in ("check", "errors", "warnings", "infos"):
+            table.add_column(column, justify="left" if column == "check" else "right")
+        for row in counts.itertuples(index=False):
+            table.add_row(row.check, str(row.errors), str(row.warnings), str(row.infos))
+        out.print(table)
+    shown = result.findings.head(max(0, show))
+    colours = {"error": "red", "warning": "yellow", "info": "blue"}
+    for row in shown.itertuples(index=False):
+        colour = colours.get(row.severity, "white")
+        console.print(
+            f"[{colour}]{row.severity}[/] {escape(row.check)}: {escape(row.message)}", highlight=False, soft_wrap=True
+        )
+    if len(result.findings) > len(shown):
+        console.print(f"... and {len(result.findings) - len(shown)} more findings (see the report or findings.csv)")
+    console.print(
+        f"{result.count('error')} errors, {result.count('warning')} warnings, {result.count('info')} infos "
+        f"over {len(result.recordings)} recordings of {len(result.corpora)} corpora "
+        f"({result.stats.bytes_read / 1e9:.2f} GB read in {result.stats.seconds:.1f} s)"
+    )
+    if result.report_path is not None:
+        console.print(f"report: {result.report_path}")
+    if result.failed(fail_on):
+        raise typer.Exit(1)

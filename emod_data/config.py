@@ -69,12 +69,21 @@ class ProcessingConfig:
     units: str = field(default="uV", init=False)
 
     def __post_init__(self) -> None:
+        # numbers are normalised so that 200 and 200.0 give the same hash
+        for name in ("sfreq", "notch", "chunk_seconds"):
+            value = getattr(self, name)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                object.__setattr__(self, name, float(value))
+        if self.bandpass is not None:
+            object.__setattr__(self, "bandpass", tuple(None if v is None else float(v) for v in self.bandpass))
         if self.sfreq <= 0:
             raise ValueError(f"sfreq must be positive (got {self.sfreq})")
         if self.bandpass is not None:
             low, high = self.bandpass
             if low is None and high is None:
                 raise ValueError("bandpass needs a low or a high edge; use None to switch it off")
+            if any(edge is not None and edge <= 0 for edge in (low, high)):
+                raise ValueError(f"bandpass edges must be positive (got {self.bandpass})")
             if high is not None and high >= self.sfreq / 2:
                 raise ValueError(f"bandpass high edge {high} Hz must be below Nyquist ({self.sfreq / 2} Hz)")
             if low is not None and high is not None and not 0 < low < high:
@@ -135,8 +144,8 @@ def load_config(path: str | Path) -> ProcessingConfig:
     """Read a processing configuration from a TOML file.
 
     The file holds the fields of :class:`ProcessingConfig` at top level (or in a
-    ``[processing]`` table); ``bandpass = false`` and ``notch = false`` switch a
-    step off.
+    ``[processing]`` table); ``bandpass = false``, ``notch = false`` and
+    ``precision_bits = false`` switch a step off.
 
     Parameters
     ----------
@@ -164,7 +173,7 @@ def load_config(path: str | Path) -> ProcessingConfig:
     unknown = sorted(set(data) - names)
     if unknown:
         raise ManifestError(f"{path}: unknown field(s) {unknown}; expected some of {sorted(names)}")
-    values = {k: (None if v is False else v) for k, v in data.items()}
+    values = {k: (None if v is False and k in ("bandpass", "notch", "precision_bits") else v) for k, v in data.items()}
     if isinstance(values.get("bandpass"), list):
         values["bandpass"] = tuple(values["bandpass"])
     try:

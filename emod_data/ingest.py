@@ -27,7 +27,7 @@ import pandas as pd
 from emod_data.channels import ChannelPlan, plan_channels
 from emod_data.config import ProcessingConfig
 from emod_data.discovery import SourceFile, discover, natural_key
-from emod_data.errors import EmodDataError, LabelError, ReaderError, SignalError, StoreError
+from emod_data.errors import EmodDataError, LabelError, ReaderError, SignalError, SkippedInput, StoreError
 from emod_data.labels import LabelResolver
 from emod_data.lexicon import load_lexicon
 from emod_data.manifest import Manifest, load_manifest
@@ -86,6 +86,8 @@ class FileResult:
     relpath: str
     rows: list[dict] = field(default_factory=list)
     failures: list[dict] = field(default_factory=list)
+    written: list[str] = field(default_factory=list)
+    skipped_inputs: list[dict] = field(default_factory=list)  # {file, reason}: not inputs by design
 
 
 def split_segments(data: np.ndarray, manifest: Manifest, sfreq: float) -> list[tuple[str, np.ndarray]]:
@@ -109,7 +111,15 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _store_trial(
-    task: FileTask, raw, subject: str, session: int, plan: ChannelPlan, labels: dict, provenance: dict, where: str
+    task: FileTask,
+    raw,
+    subject: str,
+    session: int,
+    plan: ChannelPlan,
+    labels: dict,
+    provenance: dict,
+    where: str,
+    written: list[str],
 ) -> list[dict]:
     """Harmonize and write every segment of one trial; return its table rows."""
     manifest, config = task.manifest, task.config
@@ -122,6 +132,7 @@ def _store_trial(
         signal = harmonize(part, sfreq, scale, config, where)
         rid = recording_id(manifest.name, subject, session, raw.trial, segment)
         attrs = {"channel_names": plan.names, "recording_id": rid, **provenance}
+        written.append(f"data/{rid}")
         write_segment(task.store, f"data/{rid}", signal, attrs, config)
         rows.append(
             {
@@ -131,7 +142,7 @@ def _store_trial(
                 "session": session,
                 "trial": raw.trial,
                 "segment": segment,
-                "stimulus": task.labels.stimulus(subject, session, raw.trial),
+                "stimulus": task.labels.stimulus(subject, session, raw.trial, raw.stimulus),
                 "path": f"data/{rid}",
                 "n_channels": signal.shape[0],
                 "n_samples": signal.shape[1],
@@ -153,6 +164,15 @@ def _collect(entry: tuple, result: FileResult, fail: Callable) -> None:
     except SignalError as exc:
         message = _first_line(exc)
         fail("signal", message if message.startswith(where) else f"{where}: {message}", session, trial)
+
+
+def _discard_rows(result: FileResult, store: str) -> None:
+    """Remove the arrays a file wrote before it failed as a whole, so no orphan is left behind."""
+    import shutil
+
+    for path in result.written:
+        shutil.rmtree(Path(store) / path, ignore_errors=True)
+    result.rows.clear()
 
 
 def process_file(task: FileTask) -> FileResult:
@@ -179,6 +199,7 @@ def process_file(task: FileTask) -> FileResult:
         "source_size": stat.st_size,
         "source_mtime_ns": stat.st_mtime_ns,
         "manifest_sha256": manifest.sha256,
+        "lexicon_sha256": task.labels.lexicon.sha256,
         "processing_hash": config.hash,
     }
 
@@ -204,30 +225,42 @@ def process_file(task: FileTask) -> FileResult:
                 if task.subjects and raw.subject is not None and subject not in task.subjects:
                     continue
                 session = raw.session or src.session or task.labels.position(None, raw.trial)[0]
+                if session is None:
+                    raise ReaderError(f"{src.relpath}: the reader gives no session for trial {raw.trial}")
                 names = tuple(raw.channel_names) if raw.channel_names is not None else None
                 if names not in plans:
                     channels = manifest.channels
                     plans[names] = plan_channels(list(names), channels.rename, channels.exclude, src.relpath)
                 where = f"{src.relpath} trial {raw.trial}"
+                if task.labels.excluded(session, raw.trial, raw.code):  # labels.exclude_codes (MPED's rest)
+                    continue
+                if raw.error is not None:  # the reader found this trial unusable (an empty cell)
+                    fail("read", f"{where}: {raw.error}", session, raw.trial)
+                    continue
                 try:
                     labels = task.labels.labels(session, raw.trial, raw.ratings, raw.code)
                 except LabelError as exc:
                     fail("labels", f"{where}: {_first_line(exc)}", session, raw.trial)
                     continue
-                job = pool.submit(_store_trial, task, raw, subject, session, plans[names], labels, provenance, where)
+                job = pool.submit(
+                    _store_trial, task, raw, subject, session, plans[names], labels, provenance, where, result.written
+                )
                 pending.append((session, raw.trial, where, job))
                 while len(pending) > 2 * task.threads:  # bounded memory: few trials in flight
                     _collect(pending.popleft(), result, fail)
             while pending:
                 _collect(pending.popleft(), result, fail)
+    except SkippedInput as exc:  # e.g. a MAHNOB-HCI session without felt ratings: counted, not failed
+        _discard_rows(result, task.store)
+        result.skipped_inputs.append({"file": src.relpath, "reason": _first_line(exc)})
     except ReaderError as exc:
-        result.rows.clear()
+        _discard_rows(result, task.store)
         fail("read", _first_line(exc))
     except EmodDataError as exc:
-        result.rows.clear()
+        _discard_rows(result, task.store)
         fail("ingest", _first_line(exc))
     except Exception as exc:
-        result.rows.clear()
+        _discard_rows(result, task.store)
         fail("internal", f"{src.relpath}: {type(exc).__name__}: {_first_line(exc)}")
         result.failures[-1]["traceback"] = traceback.format_exc()
     return result
@@ -253,6 +286,11 @@ class IngestReport:
         The corpus' recordings table after the run.
     failures : pandas.DataFrame
         The corpus' failures table after the run.
+    tracebacks : list of str
+        Tracebacks of unexpected errors in this run (shown by ``--verbose``).
+    skipped_inputs : list of dict
+        Files the reader skipped in this run because they are not inputs by design (``file``, ``reason``),
+        e.g. MAHNOB-HCI sessions without felt ratings; neither failures nor recordings.
     """
 
     corpus: str
@@ -263,6 +301,8 @@ class IngestReport:
     ignored: list[str]
     recordings: pd.DataFrame
     failures: pd.DataFrame
+    tracebacks: list[str] = field(default_factory=list)
+    skipped_inputs: list[dict] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -328,7 +368,12 @@ def _sorted_rows(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _is_complete(
-    source: SourceFile, rows: pd.DataFrame, manifest: Manifest, config: ProcessingConfig, store: Path
+    source: SourceFile,
+    rows: pd.DataFrame,
+    manifest: Manifest,
+    lexicon_sha256: str,
+    config: ProcessingConfig,
+    store: Path,
 ) -> bool:
     if not len(rows):
         return False
@@ -338,6 +383,7 @@ def _is_complete(
         int(first["source_size"]) == stat.st_size
         and int(first["source_mtime_ns"]) == stat.st_mtime_ns
         and first["manifest_sha256"] == manifest.sha256
+        and first["lexicon_sha256"] == lexicon_sha256
         and first["processing_hash"] == config.hash
     )
     return same and all(segment_complete(store, p) for p in rows["path"])
@@ -420,19 +466,19 @@ def ingest(
         processing parameters, no files).
     """
     manifest = load_manifest(corpus)
-    store = Path(store)
+    store, raw_dir = Path(store).expanduser().absolute(), Path(raw_dir).expanduser()
     if config is None:
         config = read_root(store) if (store / "zarr.json").exists() else ProcessingConfig()
     lexicon = load_lexicon()
     plan = plan_channels(
         manifest.channels.names, manifest.channels.rename, manifest.channels.exclude, str(manifest.path)
     )
-    resolver = LabelResolver.from_manifest(manifest, lexicon, raw_dir)
     files, ignored = discover(manifest, raw_dir, subjects)
+    resolver = LabelResolver.from_manifest(manifest, lexicon, raw_dir)
     config = create_or_check_root(store, config)
 
     with corpus_lock(store, manifest.name):
-        if overwrite:
+        if overwrite and not subjects:
             _remove_corpus(store, manifest.name)
         old_rows = read_table(store, "recordings", manifest.name)
         old_failures = read_table(store, "failures", manifest.name)
@@ -441,8 +487,9 @@ def ingest(
         todo = [
             f
             for f in files
-            if f.relpath in failed_before
-            or not _is_complete(f, by_file.get(f.relpath, pd.DataFrame()), manifest, config, store)
+            if overwrite
+            or f.relpath in failed_before
+            or not _is_complete(f, by_file.get(f.relpath, pd.DataFrame()), manifest, lexicon.sha256, config, store)
         ]
         redo = {f.relpath for f in todo}
         kept = old_rows[~old_rows["source_file"].isin(redo)] if len(old_rows) else old_rows
@@ -460,23 +507,35 @@ def ingest(
                 if any(len(f) for f in failures)
                 else pd.DataFrame(columns=FAILURE_COLUMNS)
             )
-            failed = failed.drop(columns=["traceback"], errors="ignore")
             write_table(store, "recordings", manifest.name, recordings)
             write_table(store, "failures", manifest.name, failed)
             return recordings, failed
 
+        tracebacks: list[str] = []
+        skipped_inputs: list[dict] = []
         wanted = frozenset(subjects) if subjects and manifest.files.subject_from == "reader" else None
         threads = 1 if scheduler else max(1, (os.cpu_count() or 1) // max(1, min(workers, len(todo))))
         tasks = [FileTask(f, manifest, plan, resolver, config, str(store), wanted, threads) for f in todo]
         with _progress(progress, manifest.name, len(tasks)) as advance:
             for result in _run_tasks(tasks, workers, scheduler):
                 rows.append(pd.DataFrame(result.rows))
-                failures.append(pd.DataFrame(result.failures, columns=[*FAILURE_COLUMNS, "traceback"]))
+                tracebacks += [f.pop("traceback") for f in result.failures if "traceback" in f]
+                failures.append(pd.DataFrame(result.failures, columns=FAILURE_COLUMNS))
+                skipped_inputs += result.skipped_inputs
                 save()
                 advance(result)
         recordings, failed = save()
     return IngestReport(
-        manifest.name, store, len(files), len(files) - len(todo), len(todo), ignored, recordings, failed
+        manifest.name,
+        store,
+        len(files),
+        len(files) - len(todo),
+        len(todo),
+        ignored,
+        recordings,
+        failed,
+        tracebacks,
+        sorted(skipped_inputs, key=lambda s: natural_key(s["file"])),
     )
 
 

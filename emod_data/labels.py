@@ -61,8 +61,11 @@ class LabelResolver:
                 with open_container(path, manifest.format.container, spec.file) as container:
                     codes = np.asarray(read_variable(container, spec.variable, spec.file)).ravel()
                 sequences[None] = [_code_text(c) for c in codes]
+            excluded = {_code_text(c) for c in spec.exclude_codes}
             for codes in sequences.values():
                 for code in codes:
+                    if code in excluded:
+                        continue
                     name = spec.codes.get(code, code)
                     if name not in spec.classes:
                         raise ManifestError(
@@ -85,11 +88,39 @@ class LabelResolver:
             return (trial - 1) // per + 1, (trial - 1) % per + 1
         return session, trial
 
-    def stimulus(self, subject: str, session: int, trial: int) -> str:
-        """The corpus-qualified stimulus id of a trial (``seed/clip03``)."""
+    def stimulus(self, subject: str, session: int, trial: int, stimulus: str | None = None) -> str:
+        """The corpus-qualified stimulus id of a trial (``seed/clip03``); ``stimulus`` is the file's own id."""
         _, position = self.position(session, trial)
-        text = self.manifest.labels.stimulus.format(subject=subject, session=session, trial=trial, position=position)
+        text = self.manifest.labels.stimulus.format(
+            subject=subject, session=session, trial=trial, position=position, stimulus=stimulus
+        )
         return f"{self.manifest.name}/{text}"
+
+    def excluded(self, session: int | None, trial: int, code: str | None = None) -> bool:
+        """Whether the manifest excludes this trial's label code (``labels.exclude_codes``, e.g. MPED's rest).
+
+        Parameters
+        ----------
+        session, trial : int
+            Where the trial is.
+        code : str, optional
+            The label code read from the file (``labels.reader_codes``).
+
+        Returns
+        -------
+        bool
+            True when the trial's code is one of ``labels.exclude_codes``; such trials are not ingested.
+        """
+        spec = self.manifest.labels
+        if not spec.exclude_codes:
+            return False
+        if spec.reader_codes:
+            found = None if code is None else _code_text(code)
+        else:
+            codes = self.sequences.get(session if session in self.sequences else None)
+            _, position = self.position(session, trial)
+            found = codes[position - 1] if codes is not None and 1 <= position <= len(codes) else None
+        return found is not None and found in {_code_text(c) for c in spec.exclude_codes}
 
     def _class(self, session: int, trial: int, code: str | None) -> tuple[str, str]:
         spec = self.manifest.labels
@@ -124,7 +155,7 @@ class LabelResolver:
         -------
         dict
             ``class_name``, ``class_index``, ``valence``, ``arousal``, ``dominance``,
-            ``label_source`` and ``raw_<rating>`` / ``raw_code``.
+            ``label_source``, ``raw_code`` and ``raw_ratings`` (rating name -> raw value).
 
         Raises
         ------
@@ -135,7 +166,7 @@ class LabelResolver:
         if spec.source == "lexicon":
             name, code = self._class(session, trial, code)
             valence, arousal = self.lexicon.coordinates(name)
-            return {
+            row = {
                 "class_name": name,
                 "class_index": spec.classes.index(name),
                 "valence": valence,
@@ -144,23 +175,14 @@ class LabelResolver:
                 "label_source": "lexicon",
                 "raw_code": code,
             }
+            if ratings is not None and spec.rating_names:  # labels.ratings_file: the subject's own ratings
+                row.update(self._rated(trial, ratings))
+            return row
         if ratings is None:
             raise LabelError(f"no ratings for trial {trial}")
-        lo, hi = spec.scale
-        if not np.all(np.isfinite(ratings)) or np.any((ratings < lo) | (ratings > hi)):
-            raise LabelError(f"trial {trial} ratings {ratings.tolist()} are missing or off the scale {lo}-{hi}")
-        values = dict(zip(spec.rating_names, ratings.tolist(), strict=True))
-        va = ratings_to_va(ratings, spec.scale, self.lexicon.low, self.lexicon.high)
-        mapped = dict(zip(spec.rating_names, va.tolist(), strict=True))
-        row = {
-            "class_name": None,
-            "class_index": -1,
-            "valence": mapped["valence"],
-            "arousal": mapped["arousal"],
-            "dominance": mapped.get("dominance", math.nan),
-            "label_source": "rating",
-            "raw_code": None,
-        }
+        rated = self._rated(trial, ratings)
+        values = rated.pop("raw_ratings")
+        row = {"class_name": None, "class_index": -1, **rated, "raw_code": None, "raw_ratings": values}
         if spec.reader_codes:
             row["class_name"], row["raw_code"] = self._class(session, trial, code)
             row["class_index"] = spec.classes.index(row["class_name"])
@@ -168,5 +190,21 @@ class LabelResolver:
             high = values[spec.binarize.rating] > spec.binarize.threshold
             row["class_name"] = spec.binarize.classes[int(high)]
             row["class_index"] = int(high)
-        row.update({f"raw_{name}": value for name, value in values.items()})
         return row
+
+    def _rated(self, trial: int, ratings: np.ndarray) -> dict:
+        """Valence, arousal, dominance and raw ratings of a trial from its ratings (checked on labels.scale)."""
+        spec = self.manifest.labels
+        lo, hi = spec.scale
+        if not np.all(np.isfinite(ratings)) or np.any((ratings < lo) | (ratings > hi)):
+            raise LabelError(f"trial {trial} ratings {ratings.tolist()} are missing or off the scale {lo}-{hi}")
+        values = dict(zip(spec.rating_names, ratings.tolist(), strict=True))
+        va = ratings_to_va(ratings, spec.scale, self.lexicon.low, self.lexicon.high)
+        mapped = dict(zip(spec.rating_names, va.tolist(), strict=True))
+        return {
+            "valence": mapped["valence"],
+            "arousal": mapped["arousal"],
+            "dominance": mapped.get("dominance", math.nan),
+            "label_source": "rating",
+            "raw_ratings": values,
+        }

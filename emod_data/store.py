@@ -34,6 +34,31 @@ STORE_VERSION = 1
 LABEL_COLUMNS = ["class_name", "class_index", "valence", "arousal", "dominance"]
 
 
+def _schemas() -> dict:
+    import pyarrow as pa
+
+    string, integer, real = pa.string(), pa.int64(), pa.float64()
+    recordings = [
+        ("recording_id", string), ("corpus", string), ("subject", string), ("session", integer),
+        ("trial", integer), ("segment", string), ("stimulus", string), ("path", string),
+        ("n_channels", integer), ("n_samples", integer), ("sfreq", real), ("duration_s", real),
+        ("channel_names", pa.list_(string)), ("channel_ids", pa.list_(pa.int16())),
+        ("class_name", string), ("class_index", integer), ("valence", real), ("arousal", real),
+        ("dominance", real), ("label_source", string), ("raw_code", string),
+        ("raw_ratings", pa.map_(string, real)), ("source_file", string), ("source_size", integer),
+        ("source_mtime_ns", integer), ("source_checksum", string), ("manifest_sha256", string),
+        ("lexicon_sha256", string), ("processing_hash", string),
+    ]  # fmt: skip
+    failures = [("file", string), ("subject", string), ("session", integer), ("trial", integer),
+                ("stage", string), ("error", string)]  # fmt: skip
+    return {"recordings": pa.schema(recordings), "failures": pa.schema(failures)}
+
+
+def table_schema(kind: str):
+    """The fixed pyarrow schema of the ``recordings`` or ``failures`` tables (the same for every corpus)."""
+    return _schemas()[kind]
+
+
 def _zarr():
     import zarr
 
@@ -125,11 +150,26 @@ def table_path(path: str | Path, kind: str, corpus: str | None) -> Path:
 
 
 def write_table(path: str | Path, kind: str, corpus: str | None, table: pd.DataFrame) -> None:
-    """Write a parquet table atomically (temporary file, then rename)."""
+    """Write a parquet table atomically (temporary file, then rename).
+
+    ``recordings`` and ``failures`` tables are written with their fixed schema
+    (:func:`table_schema`), so the tables of all corpora read as one with
+    ``pd.read_parquet("store.zarr/tables/recordings")``.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     target = table_path(path, kind, corpus)
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    table.to_parquet(temporary, index=False)
+    if kind in ("recordings", "failures"):
+        schema = table_schema(kind)
+        frame = table.reindex(columns=schema.names)
+        frame = frame.astype(object).where(frame.notna(), None)
+        arrow = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+    else:
+        arrow = pa.Table.from_pandas(table, preserve_index=False)
+    pq.write_table(arrow, temporary)
     os.replace(temporary, target)
 
 
@@ -230,6 +270,7 @@ class Store:
         table = read_table(self.path, "recordings")
         if len(table):
             table = table.sort_values("corpus", kind="stable").reset_index(drop=True)
+            table["raw_ratings"] = [dict(r) if r is not None else None for r in table["raw_ratings"]]
         return table
 
     @functools.cached_property
@@ -302,7 +343,8 @@ class Store:
         -------
         pandas.DataFrame
             One row per window: ``recording_id``, ``corpus``, ``subject``, ``session``,
-            ``trial``, ``start``, ``stop`` (samples, stop exclusive) and the label columns.
+            ``trial``, ``start``, ``stop`` (samples, stop exclusive), ``segment``, ``stimulus``
+            and the label columns.
             An incomplete tail is dropped.
         """
         if seconds <= 0 or (stride is not None and stride <= 0):
@@ -318,7 +360,7 @@ class Store:
         step = length if stride is None else round(stride * sfreq)
         n_samples = recs["n_samples"].to_numpy()
         counts = np.where(n_samples >= length, (n_samples - length) // step + 1, 0)
-        keep = ["recording_id", "corpus", "subject", "session", "trial", "stimulus", *LABEL_COLUMNS]
+        keep = ["recording_id", "corpus", "subject", "session", "trial", "segment", "stimulus", *LABEL_COLUMNS]
         table = recs[keep].loc[recs.index.repeat(counts)].reset_index(drop=True)
         offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
         table.insert(5, "start", offsets * step)

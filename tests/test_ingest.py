@@ -100,10 +100,12 @@ def test_deap_ratings_baseline_and_channels(store_all, raw_corpora):
     assert len(stim) == len(base) == 2 * 40
     assert (stim["n_channels"] == 32).all()
     assert "hEOG" not in store.channels(stim["recording_id"].iloc[0])
-    np.testing.assert_allclose(stim["valence"], stim["raw_valence"] - 5)
-    np.testing.assert_allclose(stim["arousal"], stim["raw_arousal"] - 5)
-    np.testing.assert_allclose(stim["dominance"], stim["raw_dominance"] - 5)
-    assert ((stim["raw_valence"] > 5) == (stim["class_name"] == "high_valence")).all()
+    raw = pd.DataFrame(stim["raw_ratings"].tolist(), index=stim.index)
+    assert list(raw.columns) == ["valence", "arousal", "dominance", "liking"]
+    np.testing.assert_allclose(stim["valence"], raw["valence"] - 5)
+    np.testing.assert_allclose(stim["arousal"], raw["arousal"] - 5)
+    np.testing.assert_allclose(stim["dominance"], raw["dominance"] - 5)
+    assert ((raw["valence"] > 5) == (stim["class_name"] == "high_valence")).all()
     assert (base["duration_s"] == 3.0).all()  # the 3 s pre-trial baseline, never mixed in
     from tests.conftest import SCALE
 
@@ -113,7 +115,8 @@ def test_deap_ratings_baseline_and_channels(store_all, raw_corpora):
 
     with open(raw_corpora["deap"] / "data_preprocessed_python" / "s01.dat", "rb") as handle:
         labels = pickle.load(handle, encoding="latin1")["labels"]
-    np.testing.assert_allclose(stim[stim["subject"] == "01"].sort_values("trial")["raw_valence"], labels[:, 0])
+    first = stim[stim["subject"] == "01"].sort_values("trial")
+    np.testing.assert_allclose([r["valence"] for r in first["raw_ratings"]], labels[:, 0])
 
 
 def test_windows_table(store_all):
@@ -129,7 +132,9 @@ def test_windows_table(store_all):
     n = recs[recs["corpus"] == "seed"]["n_samples"]
     assert len(overlap) == int(((n - 400) // 200 + 1).clip(lower=0).sum())
     assert set(store.windows(1.0)["corpus"]) == {"seed", "seed_iv", "seed_vii", "deap"}
-    assert not store.windows(1.0)["recording_id"].str.endswith("baseline").any()
+    assert set(store.windows(1.0)["segment"]) == {"stimulus"}
+    both = store.windows(1.0, corpora=["deap"], segments=("stimulus", "baseline"))
+    assert set(both["segment"]) == {"stimulus", "baseline"}
     assert {"class_name", "valence", "arousal"} <= set(win.columns)
 
 
@@ -175,6 +180,7 @@ def test_missing_variable_and_wrong_shape(seed_copy, tmp_path):
     assert errors[missing.relative_to(seed_copy).as_posix()].endswith("missing trial(s) [15] of 15")
     assert "variable 'djc_eeg4' has shape (61," in errors[misshaped.relative_to(seed_copy).as_posix()]
     assert len(report.recordings) == 4 * 15  # neither bad file left rows behind
+    assert not list((tmp_path / "s.zarr" / "data" / "seed" / "sub-1").glob("ses-[12]/trial-*"))  # nor arrays
 
 
 def test_nan_trial_fails_alone(seed_copy, tmp_path):
@@ -217,9 +223,24 @@ def test_user_manifest_path_and_subject_filter(raw_corpora, tmp_path):
 
 def test_overwrite_reingests(raw_corpora, tmp_path):
     store = tmp_path / "s.zarr"
-    ingest("deap", raw_corpora["deap"], store, subjects=["1"])
+    ingest("deap", raw_corpora["deap"], store)
     report = ingest("deap", raw_corpora["deap"], store, subjects=["1"], overwrite=True)
-    assert report.processed == 1 and len(report.recordings) == 80
+    assert report.processed == 1 and report.skipped == 0 and len(report.recordings) == 160  # subject 2 kept
+    report = ingest("deap", raw_corpora["deap"], store, overwrite=True)
+    assert report.processed == 2 and len(report.recordings) == 160
+
+
+def test_one_line_pandas_read_of_a_mixed_store(store_all):
+    recordings = pd.read_parquet(store_all / "tables" / "recordings")
+    assert set(recordings["corpus"]) == {"seed", "seed_iv", "seed_vii", "deap"}
+    failures = pd.read_parquet(store_all / "tables" / "failures")
+    assert list(failures.columns) == ["file", "subject", "session", "trial", "stage", "error"]
+
+
+def test_corpus_name_wins_over_a_folder_of_the_same_name(raw_corpora, tmp_path, monkeypatch):
+    (tmp_path / "deap").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert ingest("deap", raw_corpora["deap"], tmp_path / "s.zarr", subjects=["1"]).ok
 
 
 def test_open_store_errors(tmp_path, store_all):
@@ -338,6 +359,10 @@ def test_bad_manifest_messages(tmp_path):
         assert str(info.value).startswith(str(path)) and message in str(info.value), name
     with pytest.raises(ManifestError, match="unknown corpus 'seeed'"):
         load_manifest("seeed")
+    template = tmp_path / "template.toml"
+    template.write_text(text.replace('stimulus = "video{trial:02d}"', 'stimulus = "video{subject:02d}"'))
+    with pytest.raises(ManifestError, match="field 'labels.stimulus': not a valid template"):
+        load_manifest(template)
 
 
 def test_seed_at_real_durations_gives_published_counts(tmp_path):

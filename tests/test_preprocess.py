@@ -49,6 +49,20 @@ def test_resample_attenuates_tones_above_new_nyquist_by_60_db(sfreq_in, sfreq_ou
     assert 20 * np.log10(residual / 10.0) <= -60
 
 
+@pytest.mark.parametrize(("up", "down"), [(1, 5), (4, 5), (25, 64), (25, 16), (25, 32)])
+def test_antialias_filter_design(up, down):
+    from scipy import signal
+
+    from emod_data.preprocess import antialias_filter
+
+    taps = antialias_filter(up, down)
+    freqs, response = signal.freqz(taps, worN=1 << 16, fs=1.0)
+    gain = np.abs(response) / np.abs(response[0])
+    nyquist = 0.5 / max(up, down)
+    assert 20 * np.log10(gain[freqs >= nyquist].max()) <= -80
+    assert np.abs(gain[freqs <= 0.8 * nyquist] - 1).max() < 1e-3
+
+
 def test_resample_same_rate_is_identity():
     x = _tone(10, 200)
     assert resample(x, 200, 200) is x
@@ -83,7 +97,7 @@ def test_harmonize_recipe_output():
     x = np.random.default_rng(1).normal(scale=2e-5, size=(3, 1000 * 12))  # volts at 1000 Hz
     y = harmonize(x, 1000.0, 1e6, ProcessingConfig(), "f")
     assert y.dtype == np.float32 and y.shape == (3, 200 * 12)
-    assert np.allclose(y.mean(axis=0), 0, atol=1e-3)
+    assert np.allclose(y.mean(axis=0), 0, atol=np.abs(y).max() * 2.0**-11)  # up to the 12-bit rounding
 
 
 def test_round_precision_relative_error():
@@ -97,7 +111,10 @@ def test_round_precision_relative_error():
 def test_config_hash_and_differences():
     a, b = ProcessingConfig(), ProcessingConfig(bandpass=None, sfreq=250)
     assert a.hash == ProcessingConfig().hash != b.hash
-    assert a.differences(b) == ["sfreq: 200.0 -> 250", "bandpass: [0.3, 49.0] -> None"]
+    assert a.differences(b) == ["sfreq: 200.0 -> 250.0", "bandpass: [0.3, 49.0] -> None"]
+    assert (
+        ProcessingConfig(sfreq=200, bandpass=(1, 40)).hash == ProcessingConfig(sfreq=200.0, bandpass=(1.0, 40.0)).hash
+    )
     assert ProcessingConfig.from_dict(a.to_dict()) == a
 
 
