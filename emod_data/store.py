@@ -94,20 +94,26 @@ def create_or_check_root(path: str | Path, config: ProcessingConfig) -> Processi
         When the folder holds another store version, something that is not an
         emod store, or a store made with other processing parameters.
     """
-    zarr = _zarr()
+    import fcntl
+
     path = Path(path)
-    if path.exists() and any(path.iterdir()) and not (path / "zarr.json").exists():
-        raise StoreError(f"{path}: folder exists and is not a zarr store; choose an empty or new folder")
-    if (path / "zarr.json").exists():
-        stored = read_root(path)
-        check_same(stored, config, str(path))
-        return stored
-    root = zarr.open_group(path, mode="a", zarr_format=3)
-    root.attrs.update(
-        {"emod_store_version": STORE_VERSION, "processing": config.to_dict(), "processing_hash": config.hash}
-    )
-    write_table(path, "channels", None, load_vocabulary())
-    return config
+    if path.exists() and not path.is_dir():
+        raise StoreError(f"{path}: exists and is not a folder")
+    path.mkdir(parents=True, exist_ok=True)
+    with open(path / ".emod-root.lock", "w") as lock:  # ingests starting together create the root once
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (path / "zarr.json").exists():
+            stored = read_root(path)
+            check_same(stored, config, str(path))
+            return stored
+        if any(p.name != ".emod-root.lock" for p in path.iterdir()):
+            raise StoreError(f"{path}: folder exists and is not a zarr store; choose an empty or new folder")
+        write_table(path, "channels", None, load_vocabulary())
+        root = _zarr().open_group(path, mode="a", zarr_format=3)
+        root.attrs.update(
+            {"emod_store_version": STORE_VERSION, "processing": config.to_dict(), "processing_hash": config.hash}
+        )
+        return config
 
 
 def _filesystem(path: str | Path):

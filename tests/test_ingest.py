@@ -361,7 +361,7 @@ def test_bad_manifest_messages(tmp_path):
         load_manifest("seeed")
     template = tmp_path / "template.toml"
     template.write_text(text.replace('stimulus = "video{trial:02d}"', 'stimulus = "video{subject:02d}"'))
-    with pytest.raises(ManifestError, match="field 'labels.stimulus': not a valid template"):
+    with pytest.raises(ManifestError, match=r"field 'labels\.stimulus': not a valid template"):
         load_manifest(template)
 
 
@@ -404,3 +404,16 @@ def test_package_exports_the_api_without_torch():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_two_corpora_ingested_at_once_into_a_new_store(raw_corpora, tmp_path):
+    store = tmp_path / "shared.zarr"
+    commands = [
+        [sys.executable, "-m", "emod_data", "ingest", corpus, str(raw_corpora[corpus]), "--store", str(store)]
+        for corpus in ("deap", "seed_iv")
+    ]
+    processes = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for c in commands]
+    errors = [p.communicate()[1] for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], errors
+    recordings = open_store(store).recordings
+    assert recordings.groupby("corpus").size().to_dict() == {"deap": 160, "seed_iv": 72}
