@@ -159,7 +159,7 @@ def ingest_command(
 
 @app.command("synth")
 def synth_command(
-    corpus: Annotated[str, typer.Argument(help="seed, seed_iv, seed_vii or deap.")],
+    corpus: Annotated[str, typer.Argument(help="A name of emod_data.synth.SYNTH_CORPORA (seed, deap_raw, ...).")],
     out_dir: Annotated[Path, typer.Argument(help="Folder to write the corpus into.")],
     subjects: Annotated[int, typer.Option(help="Number of subjects.")] = 2,
     duration_scale: Annotated[float, typer.Option(help="Scale of the real trial durations.")] = 1.0,

@@ -31,3 +31,10 @@ class SignalError(EmodDataError):
 
 class StoreError(EmodDataError):
     """A store is missing, of another version, or was made with other processing parameters."""
+
+
+class SkippedInput(EmodDataError):
+    """A source file that is not an input by design (a MAHNOB-HCI session without felt ratings).
+
+    Raised by a reader before it yields any trial; the ingest counts the file as skipped instead of failed.
+    """

@@ -158,12 +158,12 @@ def _store_trial(
 
 
 def _collect(entry: tuple, result: FileResult, fail: Callable) -> None:
-    session, trial, where, job = entry
+    session, trial, where, job, subject = entry
     try:
         result.rows.extend(job.result())
     except SignalError as exc:
         message = _first_line(exc)
-        fail("signal", message if message.startswith(where) else f"{where}: {message}", session, trial)
+        fail("signal", message if message.startswith(where) else f"{where}: {message}", session, trial, subject)
 
 
 def _discard_rows(result: FileResult, store: str) -> None:
@@ -203,11 +203,11 @@ def process_file(task: FileTask) -> FileResult:
         "processing_hash": config.hash,
     }
 
-    def fail(stage: str, error: str, session=None, trial=None) -> None:
+    def fail(stage: str, error: str, session=None, trial=None, subject=None) -> None:
         result.failures.append(
             {
                 "file": src.relpath,
-                "subject": src.subject,
+                "subject": src.subject if subject is None else subject,  # the reader's, for multi-subject files
                 "session": session,
                 "trial": trial,
                 "stage": stage,
@@ -232,20 +232,22 @@ def process_file(task: FileTask) -> FileResult:
                     channels = manifest.channels
                     plans[names] = plan_channels(list(names), channels.rename, channels.exclude, src.relpath)
                 where = f"{src.relpath} trial {raw.trial}"
+                if raw.subject is not None:  # one file, several subjects (DREAMER): name the subject too
+                    where = f"{src.relpath} subject {subject} trial {raw.trial}"
                 if task.labels.excluded(session, raw.trial, raw.code):  # labels.exclude_codes (MPED's rest)
                     continue
                 if raw.error is not None:  # the reader found this trial unusable (an empty cell)
-                    fail("read", f"{where}: {raw.error}", session, raw.trial)
+                    fail("read", f"{where}: {raw.error}", session, raw.trial, raw.subject)
                     continue
                 try:
                     labels = task.labels.labels(session, raw.trial, raw.ratings, raw.code)
                 except LabelError as exc:
-                    fail("labels", f"{where}: {_first_line(exc)}", session, raw.trial)
+                    fail("labels", f"{where}: {_first_line(exc)}", session, raw.trial, raw.subject)
                     continue
                 job = pool.submit(
                     _store_trial, task, raw, subject, session, plans[names], labels, provenance, where, result.written
                 )
-                pending.append((session, raw.trial, where, job))
+                pending.append((session, raw.trial, where, job, raw.subject))
                 while len(pending) > 2 * task.threads:  # bounded memory: few trials in flight
                     _collect(pending.popleft(), result, fail)
             while pending:

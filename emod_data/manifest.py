@@ -18,8 +18,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from emod_data.errors import ManifestError
+from emod_data.segmentation import CONTINUOUS_CONTAINERS, RecordingSection, check_manifest
 
-MANIFEST_DIR = Path(__file__).resolve().parent.parent / "manifests"
+MANIFEST_DIR = Path(__file__).resolve().parent / "manifests"
 """Folder of the manifests shipped with the project."""
 
 UNIT_SCALES = {"V": 1e6, "mV": 1e3, "uV": 1.0, "nV": 1e-3}
@@ -76,17 +77,28 @@ class FilesSection(_Section):
 class FormatSection(_Section):
     """Which container and layout hold the signals."""
 
-    container: Literal["mat", "pickle"]
-    layout: Literal["per_variable", "stacked"]
+    container: Literal["mat", "pickle", "cnt", "bdf", "edf", "bids"]
+    layout: Literal["per_variable", "stacked", "cells"] | None = None  # None for continuous containers
     trial_key: str | None = None
     data_key: str | None = None
-    axes: list[Literal["trial", "channel", "time"]]
+    axes: list[Literal["trial", "channel", "time"]] | None = None
     sfreq: float = Field(gt=0)
     units: Literal["V", "mV", "uV", "nV"]
     trials: int | None = Field(default=None, gt=0)
+    trial_ranges: dict[str, tuple[int, int]] = {}
+    extra_channels: Literal["error", "drop"] = "error"
+    subjects_key: str | None = None
+    baseline_key: str | None = None
+    stimulus_key: str | None = None
 
     @model_validator(mode="after")
     def _layout_fields(self) -> FormatSection:
+        if self.container in CONTINUOUS_CONTAINERS:  # trials are cut by the [recording] section
+            if self.layout is not None or self.axes is not None:
+                raise ValueError(f"format.layout and format.axes do not apply to container '{self.container}'")
+            return self
+        if self.layout is None or self.axes is None:
+            raise ValueError(f"container '{self.container}' needs format.layout and format.axes")
         if self.layout == "per_variable":
             if not self.trial_key:
                 raise ValueError("layout 'per_variable' needs format.trial_key (a regex with group 'trial')")
@@ -98,9 +110,21 @@ class FormatSection(_Section):
                 raise ValueError("format.trial_key needs a named group 'trial'")
             if sorted(self.axes) != ["channel", "time"]:
                 raise ValueError("layout 'per_variable' needs format.axes to name 'channel' and 'time'")
+        elif self.layout == "cells":
+            if not self.data_key:
+                raise ValueError("layout 'cells' needs format.data_key (the cell array of trials)")
+            if sorted(self.axes) != ["channel", "time"]:
+                raise ValueError("layout 'cells' needs format.axes to name 'channel' and 'time' (each cell's axes)")
         else:
             if sorted(self.axes) != ["channel", "time", "trial"]:
                 raise ValueError("layout 'stacked' needs format.axes to name 'trial', 'channel' and 'time'")
+        if self.layout != "cells" and (self.subjects_key or self.baseline_key or self.stimulus_key):
+            raise ValueError("format.subjects_key, baseline_key and stimulus_key need layout 'cells'")
+        if self.trial_ranges and self.trials is not None:
+            raise ValueError("format.trials and format.trial_ranges exclude each other")
+        for name, (first, last) in self.trial_ranges.items():
+            if not 1 <= first <= last:
+                raise ValueError(f"format.trial_ranges['{name}'] must be [first, last] with 1 <= first <= last")
         return self
 
 
@@ -150,20 +174,35 @@ class LabelsSection(_Section):
     file: str | None = None
     variable: str | None = None
     reader_codes: bool = False
-    ratings_key: str | None = None
+    exclude_codes: list[int | str] = []
+    ratings_key: str | list[str] | None = None
+    ratings_file: str | None = None
+    ratings_trial_key: str | None = None
     rating_names: list[str] = []
     scale: tuple[float, float] | None = None
     binarize: BinarizeSection | None = None
     stimulus: str = "{trial}"
 
+    @field_validator("stimulus")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        try:
+            value.format(subject="1", session=1, trial=1, position=1, stimulus="1")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(
+                f"not a valid template ({exc}); use {{subject}}, {{stimulus}} (text), {{session}}, {{trial}}, "
+                "{position} (numbers)"
+            ) from None
+        return value
+
     @model_validator(mode="after")
     def _by_source(self) -> LabelsSection:
         if self.source == "lexicon":
             given = [self.sequence is not None, self.sequence_by_session is not None, self.file is not None]
-            if sum(given) != 1:
+            if sum(given) != (0 if self.reader_codes else 1):
                 raise ValueError(
                     "a lexicon label source needs exactly one of labels.sequence, "
-                    "labels.sequence_by_session or labels.file"
+                    "labels.sequence_by_session or labels.file (none with labels.reader_codes = true)"
                 )
             if self.file is not None and not self.variable:
                 raise ValueError("labels.file needs labels.variable")
@@ -172,6 +211,17 @@ class LabelsSection(_Section):
             unknown = sorted(set(self.codes.values()) - set(self.classes))
             if unknown:
                 raise ValueError(f"labels.codes maps to classes not in labels.classes: {unknown}")
+            if (self.ratings_file is not None or self.rating_names) and not (
+                self.ratings_file and isinstance(self.ratings_key, str) and self.rating_names and self.scale
+            ):
+                raise ValueError(
+                    "ratings with a lexicon source need labels.ratings_file, labels.ratings_key (one variable), "
+                    "labels.rating_names and labels.scale"
+                )
+            if self.rating_names and not {"valence", "arousal"} <= set(self.rating_names):
+                raise ValueError("labels.rating_names must include 'valence' and 'arousal'")
+            if self.scale is not None and self.scale[0] >= self.scale[1]:
+                raise ValueError("labels.scale must be [low, high] with low < high")
         else:
             if not self.ratings_key or not self.rating_names or self.scale is None:
                 raise ValueError(
@@ -185,6 +235,10 @@ class LabelsSection(_Section):
                 raise ValueError("labels.reader_codes with ratings needs labels.classes (the class order)")
             if self.binarize is not None and self.binarize.rating not in self.rating_names:
                 raise ValueError(f"labels.binarize.rating '{self.binarize.rating}' is not in labels.rating_names")
+        if self.ratings_file is not None and not isinstance(self.ratings_key, str):
+            raise ValueError("labels.ratings_file needs labels.ratings_key to name one variable")
+        if self.ratings_trial_key is not None and self.ratings_file is None:
+            raise ValueError("labels.ratings_trial_key needs labels.ratings_file")
         return self
 
     @property
@@ -200,8 +254,8 @@ class Manifest(_Section):
 
     Attributes
     ----------
-    corpus, files, format, channels, segments, labels
-        The manifest's sections (see ``docs/manifests.md``).
+    corpus, files, format, channels, segments, labels, recording
+        The manifest's sections (see ``docs/manifests.md``); ``recording`` only for continuous containers.
     path : pathlib.Path
         Where the manifest was read from.
     sha256 : str
@@ -214,8 +268,21 @@ class Manifest(_Section):
     channels: ChannelsSection
     segments: SegmentsSection = SegmentsSection()
     labels: LabelsSection
+    recording: RecordingSection | None = None
     path: Path
     sha256: str
+
+    @model_validator(mode="after")
+    def _across_sections(self) -> Manifest:
+        fmt, labels = self.format, self.labels
+        if isinstance(labels.ratings_key, list) and fmt.layout != "cells":
+            raise ValueError("a list labels.ratings_key (one variable per rating) needs format.layout = 'cells'")
+        if fmt.subjects_key and self.files.subject_from != "reader":
+            raise ValueError("format.subjects_key needs files.subject_from = 'reader'")
+        if "{stimulus" in labels.stimulus and not fmt.stimulus_key:
+            raise ValueError("labels.stimulus uses {stimulus}, which needs format.stimulus_key")
+        check_manifest(self)  # [recording] with continuous containers (CNT, BDF/EDF, BIDS)
+        return self
 
     @property
     def name(self) -> str:
@@ -257,14 +324,14 @@ def resolve_manifest_path(corpus_or_path: str | Path) -> Path:
     ManifestError
         When neither a shipped manifest nor an existing file matches.
     """
-    candidate = Path(corpus_or_path)
-    if candidate.suffix == ".toml" or candidate.exists():
+    candidate = Path(corpus_or_path).expanduser()
+    shipped = MANIFEST_DIR / f"{corpus_or_path}.toml"
+    if candidate.suffix != ".toml" and not candidate.is_file() and shipped.is_file() and shipped.stem != "va_lexicon":
+        return shipped
+    if candidate.suffix == ".toml" or candidate.is_file():
         if not candidate.is_file():
             raise ManifestError(f"{candidate}: manifest file not found")
         return candidate
-    shipped = MANIFEST_DIR / f"{corpus_or_path}.toml"
-    if shipped.is_file() and shipped.stem != "va_lexicon":
-        return shipped
     raise ManifestError(
         f"unknown corpus '{corpus_or_path}': not a manifest file and not one of {available_manifests()}"
     )
@@ -302,6 +369,9 @@ def load_manifest(corpus_or_path: str | Path) -> Manifest:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ManifestError(f"{path}: not valid TOML ({exc})") from None
+    reserved = sorted({"path", "sha256"} & set(data))
+    if reserved:
+        raise ManifestError(f"{path}: unknown top-level field(s) {reserved}")
     try:
         return Manifest(**data, path=path, sha256=hashlib.sha256(raw).hexdigest())
     except ValidationError as exc:

@@ -8,8 +8,9 @@ every block into running per-channel accumulators:
 - sum and sum of squares (float64, shifted by the first block's channel means
   for numerical stability), giving mean and standard deviation;
 - minimum and maximum, and how many samples sit exactly at each;
-- a Welch power spectrum (Hann window, non-overlapping segments of
-  ``psd_seconds``; segments holding a non-finite sample are skipped);
+- a Welch power spectrum (periodic Hann window, non-overlapping segments of
+  ``psd_seconds``, each segment's window-weighted mean removed; segments
+  holding a non-finite sample are skipped);
 - a histogram of ``log10 |x|`` over every ``HIST_STRIDE``-th sample.
 
 Only these summaries travel back to the coordinator, never the signal. This
@@ -19,6 +20,7 @@ module imports numpy and zarr only, so spawned workers start fast.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,8 +28,8 @@ import numpy as np
 HIST_EDGES = np.linspace(-8.0, 6.0, 141)
 """Bin edges of the amplitude histogram, in log10 µV (1e-8 to 1e6 µV, 0.1 decade bins)."""
 
-HIST_STRIDE = 8
-"""The amplitude histogram looks at every 8th sample of each channel (a distribution, not a count)."""
+HIST_STRIDE = 32
+"""The amplitude histogram looks at every 32nd sample of each channel (a distribution, not a count)."""
 
 BLOCK_BYTES = 1 << 23
 """Target size of one read: as many whole stored chunks as fit in 8 MiB of float32."""
@@ -82,12 +84,14 @@ class _Accumulator:
         self.first_nonfinite = np.full(n_channels, -1, dtype=np.int64)
         self.total = np.zeros(n_channels)
         self.total_sq = np.zeros(n_channels)
-        self.low = np.full(n_channels, np.inf)
-        self.high = np.full(n_channels, -np.inf)
+        self.low = np.full(n_channels, np.inf, dtype=np.float32)
+        self.high = np.full(n_channels, -np.inf, dtype=np.float32)
         self.at_low = np.zeros(n_channels, dtype=np.int64)
         self.at_high = np.zeros(n_channels, dtype=np.int64)
         nperseg = params.nperseg
-        self.window = np.hanning(nperseg + 2)[1:-1].astype(np.float32)  # symmetric Hann without zero ends
+        # periodic Hann: its DFT is non-zero in bins 0 and 1 only, so a segment's mean leaks into those two only
+        self.window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(nperseg) / nperseg)).astype(np.float32)
+        self.window_dft = np.fft.rfft(self.window.astype(np.float64))[:2]
         self.power = np.zeros((n_channels, nperseg // 2 + 1))
         self.segments = np.zeros(n_channels, dtype=np.int64)
         self.carry = np.empty((n_channels, 0), dtype=np.float32)
@@ -101,53 +105,54 @@ class _Accumulator:
         if n == 0:
             return
         if self.shift is None:
-            finite_first = np.isfinite(block)
+            finite = np.isfinite(block)
             with np.errstate(invalid="ignore", divide="ignore"):
-                first = np.where(finite_first, block, 0.0).sum(axis=1, dtype=np.float64) / finite_first.sum(axis=1)
-            self.shift = np.nan_to_num(first, nan=0.0, posinf=0.0, neginf=0.0)
-        data = block.astype(np.float64)
-        data -= self.shift[:, None]
-        sums = data.sum(axis=1)
+                first = np.where(finite, block, 0.0).sum(axis=1, dtype=np.float64) / finite.sum(axis=1)
+            self.shift = np.nan_to_num(first, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+        shifted = block - self.shift[:, None]
+        sums = shifted.sum(axis=1).astype(np.float64)  # float32 pairwise sums of one block, float64 across blocks
+        finite = None
         if np.isfinite(sums).all():
-            finite = None
             self.count += n
-            self.total += sums
-            self.total_sq += np.einsum("ij,ij->i", data, data)
             low, high = block.min(axis=1), block.max(axis=1)
-            at_low = (block == low[:, None]).sum(axis=1)
-            at_high = (block == high[:, None]).sum(axis=1)
         else:
             finite = np.isfinite(block)
-            bad = ~finite
-            bad_rows = bad.sum(axis=1)
+            bad_rows = n - finite.sum(axis=1)
             fresh = (bad_rows > 0) & (self.first_nonfinite < 0)
             if fresh.any():
-                self.first_nonfinite[fresh] = self.position + bad[fresh].argmax(axis=1)
+                self.first_nonfinite[fresh] = self.position + (~finite[fresh]).argmax(axis=1)
             self.nonfinite += bad_rows
             self.count += n - bad_rows
-            data[bad] = 0.0
-            self.total += data.sum(axis=1)
-            self.total_sq += np.einsum("ij,ij->i", data, data)
+            shifted[~finite] = 0.0
+            sums = shifted.sum(axis=1, dtype=np.float64)
             low = np.where(finite, block, np.inf).min(axis=1)
             high = np.where(finite, block, -np.inf).max(axis=1)
-            at_low = (block == low[:, None]).sum(axis=1)
-            at_high = (block == high[:, None]).sum(axis=1)
-        self._extremes(low, high, at_low, at_high)
+        self.total += sums
+        self.total_sq += np.einsum("ij,ij->i", shifted, shifted)
+        self._extremes(block, low, high)
         self._spectrum(block, finite)
         self._histogram(block)
         self.position += n
 
-    def _extremes(self, low, high, at_low, at_high) -> None:
-        low = low.astype(np.float64)
-        high = high.astype(np.float64)
-        self.at_low = np.where(low < self.low, at_low, np.where(low == self.low, self.at_low + at_low, self.at_low))
-        self.low = np.minimum(self.low, low)
-        self.at_high = np.where(
-            high > self.high, at_high, np.where(high == self.high, self.at_high + at_high, self.at_high)
-        )
-        self.high = np.maximum(self.high, high)
+    def _extremes(self, block: np.ndarray, low: np.ndarray, high: np.ndarray) -> None:
+        """Track each channel's extremes and how many samples sit exactly at them."""
+        for values, best, counts, better in (
+            (high, self.high, self.at_high, np.greater),
+            (low, self.low, self.at_low, np.less),
+        ):
+            rows = np.flatnonzero(better(values, best) | (values == best))
+            if not len(rows):
+                continue
+            rows_block = block if len(rows) == len(values) else block[rows]
+            hits = (rows_block == values[rows, None]).sum(axis=1)
+            reset = better(values[rows], best[rows])
+            counts[rows] = np.where(reset, hits, counts[rows] + hits)
+            best[rows] = values[rows]
 
     def _spectrum(self, block: np.ndarray, finite: np.ndarray | None) -> None:
+        """Welch accumulation over whole segments; a tail waits for the next block."""
+        import scipy.fft
+
         nperseg = self.params.nperseg
         dirty = finite is not None or not self.carry_finite
         data = np.concatenate([self.carry, block], axis=1) if self.carry.shape[1] else block
@@ -161,19 +166,23 @@ class _Accumulator:
         good = np.isfinite(segments).all(axis=2) if dirty else None
         if good is not None:
             segments = np.where(good[:, :, None], segments, np.float32(0.0))
-        centred = segments - segments.mean(axis=2, keepdims=True)
-        centred *= self.window
-        spectrum = np.fft.rfft(centred, axis=2)
-        power = spectrum.real**2 + spectrum.imag**2
-        if good is not None:
-            power *= good[:, :, None]
+        spectrum = scipy.fft.rfft(segments * self.window, axis=2)
+        # remove each segment's window-weighted mean: bin 0 becomes 0, bin 1 loses the mean's leakage
+        means = spectrum[:, :, 0].real / self.window_dft[0].real
+        spectrum[:, :, 1] -= (means * self.window_dft[1]).astype(spectrum.dtype)
+        spectrum[:, :, 0] = 0
+        if good is not None:  # the bad segments were zeroed above
             self.segments += good.sum(axis=1)
         else:
             self.segments += n_seg
-        self.power += power.sum(axis=1)
+        parts = spectrum.view(spectrum.real.dtype)  # (channels, segments, 2 x bins): real, imaginary interleaved
+        np.square(parts, out=parts)
+        summed = parts.sum(axis=1)
+        self.power += summed[:, 0::2] + summed[:, 1::2]
 
     def _histogram(self, block: np.ndarray) -> None:
-        sample = np.abs(block[:, ::HIST_STRIDE]).ravel()
+        offset = -self.position % HIST_STRIDE  # every HIST_STRIDE-th sample of the recording, whatever the blocks
+        sample = np.abs(block[:, offset::HIST_STRIDE]).ravel()
         sample = sample[np.isfinite(sample)]
         positive = sample[sample > 0]
         self.hist[-1] += sample.size - positive.size
@@ -187,21 +196,21 @@ class _Accumulator:
         with np.errstate(invalid="ignore", divide="ignore"):
             mean_shifted = self.total / self.count
             variance = np.maximum(self.total_sq / self.count - mean_shifted**2, 0.0)
-        shift = self.shift if self.shift is not None else np.zeros_like(self.total)
-        scale = 1.0 / (params.sfreq * float((self.window.astype(np.float64) ** 2).sum()))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            psd = self.power * scale / self.segments[:, None]
-        psd[:, 1:-1] *= 2.0  # one-sided
-        if params.nperseg % 2:
-            psd[:, -1] *= 2.0
+            psd = self.power / (params.sfreq * float((self.window.astype(np.float64) ** 2).sum()))
+            psd /= self.segments[:, None]
+        psd[:, 1:] *= 2.0  # one-sided
+        if params.nperseg % 2 == 0:
+            psd[:, -1] /= 2.0  # the Nyquist bin has no mirror
+        shift = self.shift.astype(np.float64) if self.shift is not None else np.zeros_like(self.total)
+        empty = self.count == 0
         return {
             "count": self.count,
             "nonfinite": self.nonfinite,
             "first_nonfinite": self.first_nonfinite,
-            "mean": mean_shifted + shift,
-            "sd": np.sqrt(variance),
-            "min": self.low,
-            "max": self.high,
+            "mean": np.where(empty, np.nan, mean_shifted + shift),
+            "sd": np.where(empty, np.nan, np.sqrt(variance)),
+            "min": np.where(empty, np.nan, self.low.astype(np.float64)),
+            "max": np.where(empty, np.nan, self.high.astype(np.float64)),
             "at_min": self.at_low,
             "at_max": self.at_high,
             "psd": psd,
@@ -257,64 +266,143 @@ def line_noise_fraction(psd: np.ndarray, params: StatsParams) -> tuple[np.ndarra
     return best, where
 
 
-def recording_stats(store: str, array_path: str, params: StatsParams) -> dict:
-    """Statistics of one stored array, read once block by block.
+def _array_blocks(store: str, array_path: str, params: StatsParams) -> Iterator[tuple[str, object]]:
+    """Read one array block by block.
+
+    Yields ``("meta", info)`` first (``info["error"]`` set when the array cannot
+    be opened), then ``("block", ndarray)`` per block, or ``("error", message)``
+    when a read fails part-way.
+    """
+    import zarr
+
+    info: dict = {"array_path": array_path, "shape": None, "complete": None, "error": None}
+    try:
+        array = zarr.open_array(store=store, path=array_path, mode="r", zarr_format=3)
+        info["shape"] = tuple(int(s) for s in array.shape)
+        info["complete"] = bool(array.attrs.get("complete", False))
+    except Exception as exc:  # a missing or corrupt array is a finding, not a crash
+        info["error"] = f"{store}/{array_path}: cannot open array ({type(exc).__name__}: {_first_line(exc)})"
+        yield "meta", info
+        return
+    if array.ndim != 2:
+        info["error"] = f"{store}/{array_path}: array has {array.ndim} dimensions, expected (channels, samples)"
+        yield "meta", info
+        return
+    yield "meta", info
+    n_channels, n_samples = array.shape
+    chunk = int(array.chunks[1]) or params.chunk_samples
+    per_block = max(1, BLOCK_BYTES // max(1, n_channels * chunk * 4)) * chunk
+    for start in range(0, n_samples, per_block):
+        try:
+            block = np.asarray(array[:, start : start + per_block], dtype=np.float32)
+        except Exception as exc:
+            yield "error", f"{store}/{array_path}: cannot read array ({type(exc).__name__}: {_first_line(exc)})"
+            return
+        yield "block", block
+
+
+def _prefetched(items: Iterator, depth: int = 2) -> Iterator:
+    """Run an iterator in a reader thread, ``depth`` items ahead of the consumer.
+
+    Reading (zarr, decompression) and the statistics (numpy, FFT) both release
+    the GIL, so the next block is read while the current one is summarised.
+    """
+    import queue
+    import threading
+
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        buffer.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            buffer.put(("done", done))
+        except BaseException as exc:  # handed to the consumer and raised there
+            buffer.put(("raise", exc))
+
+    thread = threading.Thread(target=produce, name="emod-inspect-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, item = buffer.get()
+            if kind == "done":
+                return
+            if kind == "raise":
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
+def _finish(info: dict, accumulator: _Accumulator | None, params: StatsParams) -> dict:
+    if accumulator is None or info["error"] is not None:
+        return info
+    info.update(accumulator.finish())
+    info["line_share"], info["line_frequency"] = line_noise_fraction(info["psd"], params)
+    return info
+
+
+def stats_batch(store: str, array_paths: list[str], params: StatsParams, prefetch: bool = True) -> list[dict]:
+    """Statistics of several stored arrays, each read once block by block (one task of a worker).
 
     Parameters
     ----------
     store : str
         Store folder.
-    array_path : str
-        Array path inside the store (``data/seed/sub-1/ses-1/trial-01``).
+    array_paths : list of str
+        Array paths inside the store (``data/seed/sub-1/ses-1/trial-01``).
     params : StatsParams
         What to compute.
+    prefetch : bool
+        Read the next block in a background thread while the current one is summarised.
 
     Returns
     -------
-    dict
-        ``array_path``, ``shape``, ``complete`` (the completion mark), ``error``
-        (one line, or None when the array was read), and the per-channel
-        statistics of :meth:`_Accumulator.finish`, plus ``line_share`` and
-        ``line_frequency`` per channel.
+    list of dict
+        One per array, in order: ``array_path``, ``shape``, ``complete`` (the
+        completion mark), ``error`` (one line naming the array, or None), and
+        when it was read the per-channel ``count``, ``nonfinite``,
+        ``first_nonfinite``, ``mean``, ``sd``, ``min``, ``max``, ``at_min``,
+        ``at_max``, ``line_share``, ``line_frequency``, the (channels,
+        frequencies) ``psd`` with ``psd_segments``, the amplitude ``hist`` and
+        ``samples_read``.
     """
-    import zarr
+    source = (item for path in array_paths for item in _array_blocks(store, path, params))
+    results: list[dict] = []
+    info: dict | None = None
+    accumulator: _Accumulator | None = None
+    for kind, payload in _prefetched(source) if prefetch else source:
+        if kind == "meta":
+            if info is not None:
+                results.append(_finish(info, accumulator, params))
+            info = payload
+            accumulator = _Accumulator(info["shape"][0], params) if info["error"] is None else None
+        elif kind == "block":
+            accumulator.add(payload)
+        else:
+            info["error"] = payload
+    if info is not None:
+        results.append(_finish(info, accumulator, params))
+    return results
 
-    result: dict = {"array_path": array_path, "shape": None, "complete": None, "error": None}
-    try:
-        array = zarr.open_array(store=store, path=array_path, mode="r", zarr_format=3)
-    except Exception as exc:  # a missing or corrupt array is a finding, not a crash
-        result["error"] = f"{store}/{array_path}: cannot open array ({type(exc).__name__}: {_first_line(exc)})"
-        return result
-    result["shape"] = tuple(int(s) for s in array.shape)
-    result["complete"] = bool(array.attrs.get("complete", False))
-    if array.ndim != 2:
-        result["error"] = f"{store}/{array_path}: array has {array.ndim} dimensions, expected (channels, samples)"
-        return result
-    n_channels, n_samples = array.shape
-    chunk = int(array.chunks[1]) if array.chunks[1] else params.chunk_samples
-    per_block = max(1, BLOCK_BYTES // max(1, n_channels * chunk * 4)) * chunk
-    accumulator = _Accumulator(n_channels, params)
-    try:
-        for start in range(0, n_samples, per_block):
-            block = np.asarray(array[:, start : start + per_block], dtype=np.float32)
-            accumulator.add(block)
-    except Exception as exc:
-        result["error"] = f"{store}/{array_path}: cannot read array ({type(exc).__name__}: {_first_line(exc)})"
-        return result
-    result.update(accumulator.finish())
-    share, freq = line_noise_fraction(result["psd"], params)
-    result["line_share"], result["line_frequency"] = share, freq
-    return result
+
+def recording_stats(store: str, array_path: str, params: StatsParams) -> dict:
+    """Statistics of one stored array, read once block by block (see :func:`stats_batch`)."""
+    return stats_batch(store, [array_path], params, prefetch=False)[0]
 
 
 def _first_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
-
-
-def stats_batch(store: str, array_paths: list[str], params: StatsParams) -> list[dict]:
-    """:func:`recording_stats` for several arrays (one task of a worker process)."""
-    return [recording_stats(store, path, params) for path in array_paths]
 
 
 def plan_batches(paths: list[str], sizes: list[int], workers: int, max_batch_bytes: int = 1 << 28) -> list[list[str]]:

@@ -16,16 +16,27 @@ from emod_data.errors import ReaderError
 from emod_data.manifest import Manifest
 from emod_data.readers.containers import open_container, read_variable
 from emod_data.readers.layouts import RawTrial, iter_trials
+from emod_data.readers.mne_raw import read_recording
 
 
 def _variable_container(path: Path, relpath: str, manifest: Manifest) -> Iterator[RawTrial]:
+    from emod_data.readers.structs import read_ratings_file
+
+    rated = read_ratings_file(path, relpath, manifest)  # labels.ratings_file (FACED's After_remarks.mat)
     with open_container(path, manifest.format.container, relpath) as container:
-        yield from iter_trials(container, manifest, relpath)
+        for raw in iter_trials(container, manifest, relpath):
+            if rated is not None:
+                raw.ratings = rated.get(raw.trial)
+            yield raw
 
 
 READERS: dict[str, Callable[[Path, str, Manifest], Iterator[RawTrial]]] = {
     "mat": _variable_container,
     "pickle": _variable_container,
+    "cnt": read_recording,  # continuous recordings through MNE, cut into trials by [recording]
+    "bdf": read_recording,
+    "edf": read_recording,
+    "bids": read_recording,
 }
 """Reader function per ``format.container``: ``(path, relpath, manifest) -> iterator of RawTrial``."""
 

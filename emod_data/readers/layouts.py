@@ -3,13 +3,16 @@
 - ``per_variable``: one variable per trial, keys matched by ``format.trial_key``
   (SEED ``djc_eeg3``, SEED-VII ``'17'``);
 - ``stacked``: one array with a trial axis under ``format.data_key`` (DEAP
-  ``data``, FACED's bare array with key ``""``).
+  ``data``, FACED's bare array with key ``""``);
+- ``cells``: a MATLAB cell array with one trial per cell (AMIGOS ``joined_data``,
+  DREAMER's ``EEG.stimuli`` of every subject), see :mod:`emod_data.readers.structs`.
 
 Axes are declared by the manifest; every trial comes out as (channels, samples).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -50,6 +53,12 @@ class RawTrial:
     segment : str
         ``"stimulus"`` (split into baseline and stimulus per ``[segments]``) or
         ``"baseline"`` for a baseline the file stores apart (stored as is).
+    stimulus : str or None
+        The stimulus id the file itself gives (AMIGOS ``VideoIDs``), offered to the
+        ``labels.stimulus`` template as ``{stimulus}``.
+    error : str or None
+        Why this trial has no usable signal (an empty cell); the ingest records it as
+        a failure of this trial alone and goes on with the file.
     """
 
     trial: int
@@ -62,30 +71,45 @@ class RawTrial:
     sfreq: float | None = None
     unit_scale: float | None = None
     segment: str = "stimulus"
+    stimulus: str | None = None
+    error: str | None = None
 
 
 def _check_trials(found: list[int], manifest: Manifest, label: str) -> None:
-    expected = manifest.format.trials
+    expected, first = manifest.format.trials, 1
+    if manifest.format.trial_ranges:
+        name = label.rsplit("/", 1)[-1]
+        hits = [r for pattern, r in manifest.format.trial_ranges.items() if fnmatch.fnmatch(name, pattern)]
+        if not hits:
+            raise ReaderError(f"{label}: file name matches no pattern of format.trial_ranges")
+        first, expected = hits[0]
     if expected is None:
         return
-    missing = sorted(set(range(1, expected + 1)) - set(found))
-    extra = sorted(set(found) - set(range(1, expected + 1)))
+    wanted = set(range(first, expected + 1))
+    missing, extra = sorted(wanted - set(found)), sorted(set(found) - wanted)
+    declared = f"{first}..{expected}" if manifest.format.trial_ranges else f"{expected}"
     if missing:
-        raise ReaderError(f"{label}: missing trial(s) {missing} of {expected}")
+        raise ReaderError(f"{label}: missing trial(s) {missing} of {declared}")
     if extra:
-        raise ReaderError(f"{label}: unexpected trial number(s) {extra}; the manifest declares {expected} trials")
+        raise ReaderError(f"{label}: unexpected trial number(s) {extra}; the manifest declares {declared} trials")
 
 
-def _to_channels_time(array: np.ndarray, axes: list[str], n_channels: int, label: str, key: str) -> np.ndarray:
+def _to_channels_time(
+    array: np.ndarray, axes: list[str], n_channels: int, label: str, key: str, extra: str = "error"
+) -> np.ndarray:
+    what = f"variable '{key}'" if key else "the pickled array"
     if array.ndim != len(axes):
-        raise ReaderError(f"{label}: variable '{key}' has shape {array.shape}; expected {len(axes)} axes {axes}")
+        raise ReaderError(f"{label}: {what} has shape {array.shape}; expected {len(axes)} axes {axes}")
     order = [axes.index(a) for a in ("channel", "time") if a in axes]
     if "trial" in axes:
         order = [axes.index("trial"), *order]
     out = np.transpose(array, order)
+    if extra == "drop" and out.shape[-2] > n_channels:  # format.extra_channels: keep the first rows
+        return out[..., :n_channels, :]
     if out.shape[-2] != n_channels:
+        least = "at least " if extra == "drop" else ""
         raise ReaderError(
-            f"{label}: variable '{key}' has shape {array.shape}; expected {n_channels} channels on axis "
+            f"{label}: {what} has shape {array.shape}; expected {least}{n_channels} channels on axis "
             f"{axes.index('channel')}"
         )
     return out
@@ -125,7 +149,11 @@ def iter_trials(container: Any, manifest: Manifest, label: str) -> Iterator[RawT
         Missing or unexpected trials, wrong shapes, missing variables.
     """
     fmt, n_channels = manifest.format, len(manifest.channels.names)
-    if fmt.layout == "per_variable":
+    if fmt.layout == "cells":
+        from emod_data.readers.structs import iter_cell_trials
+
+        yield from iter_cell_trials(container, manifest, label)
+    elif fmt.layout == "per_variable":
         pattern = re.compile(fmt.trial_key)
         keyed = {}
         for key in container.keys():
@@ -141,11 +169,13 @@ def iter_trials(container: Any, manifest: Manifest, label: str) -> Iterator[RawT
         ratings = _ratings(container, manifest, len(keyed), label)
         for position, trial in enumerate(sorted(keyed)):
             key = keyed[trial]
-            data = _to_channels_time(read_variable(container, key, label), fmt.axes, n_channels, label, key)
+            array = read_variable(container, key, label)
+            data = _to_channels_time(array, fmt.axes, n_channels, label, key, fmt.extra_channels)
             yield RawTrial(trial, data, None if ratings is None else ratings[position])
     else:
         key = fmt.data_key or ""
-        stacked = _to_channels_time(read_variable(container, key, label), fmt.axes, n_channels, label, key)
+        array = read_variable(container, key, label)
+        stacked = _to_channels_time(array, fmt.axes, n_channels, label, key, fmt.extra_channels)
         trials = list(range(1, stacked.shape[0] + 1))
         _check_trials(trials, manifest, label)
         ratings = _ratings(container, manifest, len(trials), label)

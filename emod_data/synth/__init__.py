@@ -19,9 +19,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from emod_data.errors import EmodDataError
+from emod_data.synth import (
+    continuous,  # noqa: F401  (registers the CNT, BDF and BIDS corpora)
+    layouts_mat,  # noqa: F401  (registers FACED, DREAMER, AMIGOS and MPED)
+)
 from emod_data.synth.layouts import REAL_SUBJECTS, get_corpus, write_file
 
-SYNTH_CORPORA = ("seed", "seed_iv", "seed_vii", "deap")
+SYNTH_CORPORA = ("seed", "seed_iv", "seed_vii", "deap", "faced", "dreamer", "amigos", "mped")
+SYNTH_CORPORA += ("seed_v_raw", "seed_raw", "deap_raw", "mahnob_hci", "faced_raw", "bids_example")
 """Corpora :func:`synthesize` can write."""
 
 __all__ = ["SYNTH_CORPORA", "SynthError", "synthesize"]
@@ -60,20 +65,21 @@ def synthesize(
 
     Parameters
     ----------
-    corpus : {"seed", "seed_iv", "seed_vii", "deap"}
-        Which corpus layout to write.
+    corpus : str
+        Which corpus layout to write: one of :data:`SYNTH_CORPORA`.
     out_dir : path-like
         Root folder; the corpus' own folders (``Preprocessed_EEG``, ``eeg_raw_data``, ...) are created in it
         and existing files of the same names are overwritten.
     subjects : int, optional
-        Number of subjects, 1 up to the real corpus' count (SEED 15, SEED-IV 15, SEED-VII 20, DEAP 32);
-        default 2.
+        Number of subjects, 1 up to the real corpus' count (SEED 15, SEED-IV 15, SEED-VII 20, DEAP 32,
+        FACED 123, DREAMER 23, AMIGOS 40, MPED 23); default 2.
     duration_scale : float, optional
         Every real trial duration is multiplied by this factor (samples rounded, at least 1 s worth;
         DEAP's 3 s baseline is kept). Must be > 0.
     seed : int, optional
         Base seed. The same seed gives byte-identical files; a subject's files depend only on
-        (seed, corpus, subject), so subject 1 is the same whether 1 or 15 subjects are written.
+        (seed, corpus, subject), so subject 1 is the same whether 1 or 15 subjects are written (DREAMER's
+        single file holds every subject written).
     progress : callable, optional
         Called as ``progress(done_files, total_files, path)`` after each file.
 

@@ -218,6 +218,7 @@ class Corpus:
     manifest: Manifest
     config: signals.SignalConfig
     layout: Callable[[Corpus, int, float, int], list[FilePlan]]
+    writer: Callable[[Corpus, FilePlan, Path, int], Path] | None = None
 
     @property
     def eeg_names(self) -> list[str]:
@@ -509,6 +510,32 @@ _CORPORA = {
 }
 
 
+def register_corpus(
+    name: str,
+    config: signals.SignalConfig,
+    layout: Callable[[Corpus, int, float, int], list[FilePlan]],
+    real_subjects: int,
+    writer: Callable[[Corpus, FilePlan, Path, int], Path] | None = None,
+) -> None:
+    """Make a corpus synthesizable (modules adding layouts call this on import).
+
+    Parameters
+    ----------
+    name : str
+        Corpus name; its manifest must be shipped.
+    config : SignalConfig
+        Recording conditions (the rate must equal the manifest's ``format.sfreq``).
+    layout : callable
+        ``layout(corpus, subjects, scale, seed) -> list of FilePlan``.
+    real_subjects : int
+        Number of subjects of the real corpus (the most :func:`emod_data.synth.synthesize` writes).
+    writer : callable, optional
+        ``writer(corpus, plan, out_dir, seed) -> path`` for files :func:`write_file` cannot render itself.
+    """
+    _CORPORA[name] = (config, layout, writer)
+    REAL_SUBJECTS[name] = real_subjects
+
+
 def get_corpus(name: str) -> Corpus:
     """Describe a synthesizable corpus.
 
@@ -522,11 +549,11 @@ def get_corpus(name: str) -> Corpus:
     Corpus
         Its manifest, recording conditions and layout function.
     """
-    config, layout = _CORPORA[name]
+    config, layout, *writer = _CORPORA[name]
     manifest = load_manifest(name)
     if manifest.format.sfreq != config.sfreq:
         raise ValueError(f"manifest '{name}' declares {manifest.format.sfreq} Hz, the synthesizer {config.sfreq} Hz")
-    return Corpus(name, manifest, config, layout)
+    return Corpus(name, manifest, config, layout, *writer)
 
 
 def _render(corpus: Corpus, plan: FilePlan, seed: int) -> Iterator[tuple[str, np.ndarray]]:
@@ -569,6 +596,8 @@ def write_file(corpus: Corpus, plan: FilePlan, out_dir: Path, seed: int) -> Path
     pathlib.Path
         The written file.
     """
+    if corpus.writer is not None:
+        return corpus.writer(corpus, plan, out_dir, seed)
     path = out_dir / plan.relpath
     path.parent.mkdir(parents=True, exist_ok=True)
     variables = _render(corpus, plan, seed)

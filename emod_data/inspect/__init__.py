@@ -1,0 +1,52 @@
+"""Quality control of a store: what is in it, what is broken, what looks wrong.
+
+``inspect_store`` reads every array once (block by block, in parallel worker
+processes), runs named checks with severities and thresholds on the
+statistics and the tables, summarises each corpus, optionally audits a
+train / val / test split for leakage, and writes a self-contained HTML report.
+
+Modules: :mod:`~emod_data.inspect.stats` (the streaming pass),
+:mod:`~emod_data.inspect.checks` (checks and thresholds),
+:mod:`~emod_data.inspect.summary` (per-corpus tables),
+:mod:`~emod_data.inspect.splits` (split and leakage audit),
+:mod:`~emod_data.inspect.figures` and :mod:`~emod_data.inspect.report` (the report),
+:mod:`~emod_data.inspect.core` (``inspect_store``).
+
+Example
+-------
+>>> from emod_data.inspect import inspect_store
+>>> report = inspect_store("demo/store.zarr", report_dir="demo/report")  # doctest: +SKIP
+>>> report.findings[["check", "severity", "where", "message"]]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "SEVERITIES": "emod_data.inspect.checks",
+    "Check": "emod_data.inspect.checks",
+    "Thresholds": "emod_data.inspect.checks",
+    "check_table": "emod_data.inspect.checks",
+    "InspectReport": "emod_data.inspect.core",
+    "StoreStats": "emod_data.inspect.core",
+    "compute_stats": "emod_data.inspect.core",
+    "inspect_store": "emod_data.inspect.core",
+    "SPLIT_LEVELS": "emod_data.inspect.splits",
+    "SplitAudit": "emod_data.inspect.splits",
+    "audit_split": "emod_data.inspect.splits",
+    "make_split": "emod_data.inspect.splits",
+}
+"""Public names, loaded on first use so that worker processes import only the streaming statistics."""
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'emod_data.inspect' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -1,0 +1,625 @@
+"""Named quality checks with severities and thresholds.
+
+Every check turns the recordings table, the streaming statistics
+(:mod:`emod_data.inspect.stats`) and the failures table into findings: one row
+per recording (or session, file, split pair) that a check hits, with the
+channels involved, the measured value and a one-line message. The thresholds
+live in :class:`Thresholds`; ``docs/inspect.md`` explains each check.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from emod_data.preprocess import AMPLITUDE_RANGE_UV
+
+SEVERITIES = ("error", "warning", "info")
+"""Severity levels, most severe first."""
+
+FINDING_COLUMNS = ["check", "severity", "corpus", "where", "channels", "value", "message"]
+"""Columns of a findings table. ``where`` is a recording id, or the session, subject, file or split pair hit."""
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Thresholds of the checks (the defaults are documented in ``docs/inspect.md``).
+
+    Parameters
+    ----------
+    amplitude_error_uv : tuple of float
+        A recording's median channel SD outside this range (µV) is an error (a unit off by 1e3 or 1e6).
+    amplitude_warning_uv : tuple of float
+        Outside this narrower range it is a warning.
+    flat_relative_sd : float
+        A channel whose SD is below this fraction of the recording's median channel SD, or which is
+        constant, is flat.
+    clip_fraction, clip_min_samples : float, int
+        A channel with at least ``max(clip_min_samples, clip_fraction * samples)`` samples exactly at
+        its maximum or at its minimum is clipped.
+    variance_ratio : float
+        A channel whose SD is more than this factor above or below the recording's median channel SD
+        is an outlier within its recording.
+    corpus_variance_ratio : float
+        A channel whose SD is more than this factor above or below the median SD of the same channel
+        over the corpus' recordings is an outlier within its corpus.
+    norm_min_recordings : int
+        Fewest recordings that make a norm (a channel's corpus SD, a stimulus' length).
+    line_share : float
+        A channel whose excess power within 1 Hz of a mains frequency exceeds this share of its total
+        power has strong line noise.
+    line_frequencies : tuple of float
+        The mains frequencies looked at.
+    trial_length_tolerance : float
+        Relative deviation from the norm length that counts as deviating.
+    trial_length_robust_z : float
+        Without a per-stimulus norm, a length must also lie this many robust standard deviations
+        (1.4826 MAD of log length) from the corpus median.
+    label_range : tuple of float
+        Valid range of valence, arousal and dominance.
+    """
+
+    amplitude_error_uv: tuple[float, float] = AMPLITUDE_RANGE_UV
+    amplitude_warning_uv: tuple[float, float] = (1.0, 500.0)
+    flat_relative_sd: float = 0.01
+    clip_fraction: float = 0.001
+    clip_min_samples: int = 5
+    variance_ratio: float = 5.0
+    corpus_variance_ratio: float = 5.0
+    norm_min_recordings: int = 3
+    line_share: float = 0.10
+    line_frequencies: tuple[float, ...] = (50.0, 60.0)
+    trial_length_tolerance: float = 0.10
+    trial_length_robust_z: float = 5.0
+    label_range: tuple[float, float] = (-4.0, 4.0)
+
+    def to_dict(self) -> dict:
+        """The thresholds as plain values."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Check:
+    """A named check: its severity, what it looks at and its rule."""
+
+    name: str
+    severity: str
+    what: str
+    rule: str = field(default="")
+
+
+def check_table(thresholds: Thresholds | None = None) -> list[Check]:
+    """Every check with its severity and its rule written out with the thresholds in force.
+
+    Parameters
+    ----------
+    thresholds : Thresholds, optional
+        Defaults when None.
+
+    Returns
+    -------
+    list of Check
+    """
+    t = thresholds or Thresholds()
+    lo_e, hi_e = t.amplitude_error_uv
+    lo_w, hi_w = t.amplitude_warning_uv
+    lines = " / ".join(f"{f:g}" for f in t.line_frequencies)
+    lo_l, hi_l = t.label_range
+    return [
+        Check("array_unreadable", "error", "array", "the array is missing, cannot be opened or read, or is not 2-D"),
+        Check("array_incomplete", "error", "array", "the array's completion mark is not true (interrupted write)"),
+        Check(
+            "shape_mismatch",
+            "error",
+            "array",
+            "array shape differs from the table's n_channels x n_samples, or channel names and ids disagree",
+        ),
+        Check("sampling_rate", "error", "table", "the recording's sfreq differs from the store's rate"),
+        Check("nonfinite", "error", "signal", "any NaN or infinite sample"),
+        Check(
+            "amplitude_scale",
+            "error / warning",
+            "signal",
+            f"median channel SD outside {lo_e:g}-{hi_e:g} µV (error) or {lo_w:g}-{hi_w:g} µV (warning)",
+        ),
+        Check(
+            "flat_channel",
+            "error",
+            "channel",
+            f"constant, or SD below {t.flat_relative_sd:g} x the recording's median channel SD",
+        ),
+        Check(
+            "clipping",
+            "warning",
+            "channel",
+            f"at least max({t.clip_min_samples}, {t.clip_fraction:g} x samples) samples exactly at the "
+            "channel's maximum or minimum",
+        ),
+        Check(
+            "channel_variance_recording",
+            "warning",
+            "channel",
+            f"SD more than {t.variance_ratio:g}x above or below the recording's median channel SD",
+        ),
+        Check(
+            "channel_variance_corpus",
+            "warning",
+            "channel",
+            f"SD more than {t.corpus_variance_ratio:g}x above or below the same channel's median SD over the "
+            f"corpus (at least {t.norm_min_recordings} recordings)",
+        ),
+        Check(
+            "line_noise",
+            "warning",
+            "channel",
+            f"excess power within 1 Hz of {lines} Hz above {t.line_share:.0%} of the channel's power",
+        ),
+        Check(
+            "trial_length",
+            "warning",
+            "recording",
+            f"length off by more than {t.trial_length_tolerance:.0%} from the median of the same stimulus "
+            f"(at least {t.norm_min_recordings} recordings), else from the corpus median and more than "
+            f"{t.trial_length_robust_z:g} robust SD of log length",
+        ),
+        Check("missing_label", "error", "labels", "valence or arousal missing, or no class in a corpus with classes"),
+        Check(
+            "label_out_of_range",
+            "error",
+            "labels",
+            f"valence, arousal or dominance outside [{lo_l:g}, {hi_l:g}], a class the manifest does not list, "
+            "or a raw rating off the manifest's scale",
+        ),
+        Check(
+            "expected_count",
+            "warning",
+            "session",
+            "a session with another number of trials than the manifest declares (or than the corpus' usual "
+            "number), or a subject with fewer sessions than most",
+        ),
+        Check("ingest_failure", "warning", "file", "a file or trial that ingest could not store (failures table)"),
+        Check(
+            "short_for_window",
+            "info",
+            "corpus",
+            "stimulus recordings shorter than the window length (they give no window), counted per corpus",
+        ),
+        Check("split_subject_overlap", "error / info", "split", "a subject in two splits"),
+        Check("split_session_overlap", "error / info", "split", "a session in two splits"),
+        Check("split_trial_overlap", "error / info", "split", "a trial (its segments) in two splits"),
+        Check("split_stimulus_overlap", "warning", "split", "a stimulus shown in two splits"),
+        Check("split_duplicate", "error", "split", "a recording assigned to two splits"),
+        Check("split_unknown_recording", "error", "split", "a split names a recording the store does not hold"),
+        Check("split_unassigned", "info", "split", "recordings of the audited corpora in no split"),
+    ]
+
+
+def _finding(check, severity, corpus, where, channels, value, message) -> dict:
+    return {
+        "check": check,
+        "severity": severity,
+        "corpus": corpus,
+        "where": where,
+        "channels": channels,
+        "value": float(value) if value is not None else math.nan,
+        "message": message,
+    }
+
+
+def _names(channels: list[str], limit: int = 8) -> str:
+    shown = ", ".join(channels[:limit])
+    return shown + (f" (+{len(channels) - limit} more)" if len(channels) > limit else "")
+
+
+def findings_frame(rows: list[dict]) -> pd.DataFrame:
+    """A findings table (columns :data:`FINDING_COLUMNS`), most severe first, then by check and place."""
+    table = pd.DataFrame(rows, columns=FINDING_COLUMNS)
+    if not len(table):
+        return table
+    order = {s: i for i, s in enumerate(SEVERITIES)}
+    key = table["severity"].map(order)
+    return (
+        table.assign(_order=key)
+        .sort_values(["_order", "check", "corpus", "where"], kind="stable")
+        .drop(columns="_order")
+        .reset_index(drop=True)
+    )
+
+
+def _by_recording(hits: pd.DataFrame):
+    """Groups of flagged channel rows, one per recording, in table order."""
+    return hits.groupby("recording_id", sort=False) if len(hits) else []
+
+
+def signal_checks(
+    recordings: pd.DataFrame, stats: pd.DataFrame, channels: pd.DataFrame, sfreq: float, thresholds: Thresholds
+) -> list[dict]:
+    """Checks on the arrays and their statistics.
+
+    Parameters
+    ----------
+    recordings : pandas.DataFrame
+        Rows of the recordings table being inspected.
+    stats : pandas.DataFrame
+        One row per recording (``recording_id``, ``error``, ``complete``, ``shape``, ``median_sd``),
+        ``StoreStats.recordings``.
+    channels : pandas.DataFrame
+        One row per recording and channel (``recording_id``, ``channel``, ``count``, ``nonfinite``,
+        ``first_nonfinite``, ``sd``, ``min``, ``max``, ``at_min``, ``at_max``, ``line_share``,
+        ``line_frequency``), ``StoreStats.channels``.
+    sfreq : float
+        The store's rate.
+    thresholds : Thresholds
+
+    Returns
+    -------
+    list of dict
+        Finding rows.
+    """
+    t = thresholds
+    out: list[dict] = []
+    table = recordings[["recording_id", "corpus", "sfreq", "n_channels", "n_samples", "channel_names"]].merge(
+        stats[["recording_id", "error", "complete", "shape", "median_sd"]], on="recording_id", how="left"
+    )
+    ids = recordings["channel_ids"] if "channel_ids" in recordings else recordings["channel_names"]
+    table["n_names"] = recordings["channel_names"].map(len).to_numpy()
+    table["n_ids"] = ids.map(lambda v: len(v) if v is not None else 0).to_numpy()
+    for row in table.itertuples(index=False):
+        rid, corpus = row.recording_id, row.corpus
+        if abs(float(row.sfreq) - sfreq) > 1e-9:
+            message = f"{rid}: recorded at {row.sfreq:g} Hz in the table, the store's rate is {sfreq:g} Hz"
+            out.append(_finding("sampling_rate", "error", corpus, rid, "", row.sfreq, message))
+        if row.n_names != int(row.n_channels) or row.n_ids != row.n_names:
+            message = f"{rid}: {row.n_names} channel names and {row.n_ids} ids for n_channels = {int(row.n_channels)}"
+            out.append(_finding("shape_mismatch", "error", corpus, rid, "", row.n_names, message))
+        if isinstance(row.error, str) or row.shape is None or (isinstance(row.shape, float) and pd.isna(row.shape)):
+            reason = row.error if isinstance(row.error, str) else f"{rid}: no statistics"
+            out.append(_finding("array_unreadable", "error", corpus, rid, "", None, reason))
+            continue
+        if not bool(row.complete):
+            message = f"{rid}: completion mark missing or false (interrupted write); re-run ingest"
+            out.append(_finding("array_incomplete", "error", corpus, rid, "", None, message))
+        shape = tuple(row.shape)
+        expected = (int(row.n_channels), int(row.n_samples))
+        if shape != expected:
+            message = f"{rid}: array shape {shape[0]} x {shape[1]}, table says {expected[0]} x {expected[1]}"
+            out.append(_finding("shape_mismatch", "error", corpus, rid, "", None, message))
+        median = row.median_sd
+        lo_e, hi_e = t.amplitude_error_uv
+        lo_w, hi_w = t.amplitude_warning_uv
+        if pd.isna(median):
+            continue
+        if not lo_e <= median <= hi_e:
+            message = (
+                f"{rid}: median channel SD {median:.3g} µV, outside {lo_e:g}-{hi_e:g} µV: "
+                "are the units right (V or mV stored as µV)?"
+            )
+            out.append(_finding("amplitude_scale", "error", corpus, rid, "", median, message))
+        elif not lo_w <= median <= hi_w:
+            message = f"{rid}: median channel SD {median:.3g} µV, outside the usual {lo_w:g}-{hi_w:g} µV"
+            out.append(_finding("amplitude_scale", "warning", corpus, rid, "", median, message))
+    if not len(channels):
+        return out
+    corpus_of = recordings.set_index("recording_id")["corpus"]
+    rate_of = recordings.set_index("recording_id")["sfreq"]
+    ch = channels.copy()
+    sd = ch["sd"].to_numpy(dtype=float)
+    median = ch["recording_id"].map(stats.set_index("recording_id")["median_sd"]).to_numpy(dtype=float)
+    valid = np.isfinite(sd) & np.isfinite(median)
+    count = ch["count"].to_numpy()
+    constant = (ch["max"].to_numpy() == ch["min"].to_numpy()) & (count > 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = sd / median
+    ch["ratio"], ch["median"] = ratio, median
+    flat = valid & ((sd < t.flat_relative_sd * median) | constant)
+    at_extreme = np.maximum(ch["at_max"].to_numpy(), ch["at_min"].to_numpy())
+    ch["clip_share"] = at_extreme / np.maximum(count, 1)
+    clipped = valid & ~flat & (at_extreme >= np.maximum(t.clip_min_samples, t.clip_fraction * count))
+    outlier = valid & ~flat & ((ratio > t.variance_ratio) | (ratio < 1.0 / t.variance_ratio))
+    share = ch["line_share"].to_numpy(dtype=float)
+    noisy = np.isfinite(share) & (share > t.line_share)
+
+    for rid, group in _by_recording(ch[ch["nonfinite"].to_numpy() > 0]):
+        total = int(group["nonfinite"].sum())
+        first = int(group["first_nonfinite"].min())
+        message = (
+            f"{rid}: {total} NaN/Inf samples in {len(group)} channel(s), first at sample {first} "
+            f"({first / float(rate_of[rid]):.2f} s)"
+        )
+        out.append(
+            _finding("nonfinite", "error", corpus_of[rid], rid, _names(group["channel"].tolist()), total, message)
+        )
+    for rid, group in _by_recording(ch[flat]):
+        low = float(group["sd"].min())
+        message = (
+            f"{rid}: {len(group)} flat channel(s) (lowest SD {low:.3g} µV, recording median "
+            f"{group['median'].iloc[0]:.3g} µV)"
+        )
+        out.append(
+            _finding("flat_channel", "error", corpus_of[rid], rid, _names(group["channel"].tolist()), low, message)
+        )
+    for rid, group in _by_recording(ch[clipped]):
+        worst = float(group["clip_share"].max())
+        message = (
+            f"{rid}: {len(group)} channel(s) with samples stuck at their extreme value (up to {worst:.2%} of samples)"
+        )
+        out.append(
+            _finding("clipping", "warning", corpus_of[rid], rid, _names(group["channel"].tolist()), worst, message)
+        )
+    for rid, group in _by_recording(ch[outlier]):
+        worst = group.iloc[int(np.argmax(np.abs(np.log(group["ratio"].to_numpy()))))]
+        message = (
+            f"{rid}: {len(group)} channel(s) with outlying SD against the recording "
+            f"({worst['channel']}: {worst['ratio']:.3g}x the median {worst['median']:.3g} µV)"
+        )
+        out.append(
+            _finding(
+                "channel_variance_recording",
+                "warning",
+                corpus_of[rid],
+                rid,
+                _names(group["channel"].tolist()),
+                worst["ratio"],
+                message,
+            )
+        )
+    for rid, group in _by_recording(ch[noisy]):
+        worst = group.iloc[int(np.argmax(group["line_share"].to_numpy()))]
+        message = (
+            f"{rid}: strong {worst['line_frequency']:g} Hz line noise in {len(group)} channel(s) "
+            f"(up to {worst['line_share']:.1%} of a channel's power, in {worst['channel']})"
+        )
+        out.append(
+            _finding(
+                "line_noise",
+                "warning",
+                corpus_of[rid],
+                rid,
+                _names(group["channel"].tolist()),
+                worst["line_share"],
+                message,
+            )
+        )
+    amplitude_bad = {f["where"] for f in out if f["check"] == "amplitude_scale" and f["severity"] == "error"}
+    flat_rows = set(zip(ch.loc[flat, "recording_id"], ch.loc[flat, "channel"], strict=True))
+    out += _corpus_variance(channels, corpus_of, amplitude_bad, flat_rows, t)
+    return out
+
+
+def _corpus_variance(
+    channels: pd.DataFrame, corpus_of: pd.Series, excluded: set[str], flat: set[tuple[str, str]], t: Thresholds
+) -> list[dict]:
+    """Channels whose SD is far from the same channel's median SD over the corpus."""
+    table = channels[["recording_id", "channel", "sd"]].copy()
+    table["corpus"] = table["recording_id"].map(corpus_of)
+    keep = ~table["recording_id"].isin(excluded) & np.isfinite(table["sd"].to_numpy(dtype=float))
+    if flat:
+        keys = pd.MultiIndex.from_frame(table[["recording_id", "channel"]])
+        keep &= ~keys.isin(list(flat))
+    table = table[keep]
+    if not len(table):
+        return []
+    grouped = table.groupby(["corpus", "channel"])["sd"]
+    norm = grouped.transform("median")
+    support = grouped.transform("size")
+    ratio = table["sd"] / norm
+    bad = (support >= t.norm_min_recordings) & (
+        (ratio > t.corpus_variance_ratio) | (ratio < 1 / t.corpus_variance_ratio)
+    )
+    out = []
+    hits = table[bad].assign(ratio=ratio[bad], norm=norm[bad])
+    for rid, group in hits.groupby("recording_id", sort=True):
+        worst = group.iloc[int(np.argmax(np.abs(np.log(group["ratio"].to_numpy()))))]
+        out.append(
+            _finding(
+                "channel_variance_corpus",
+                "warning",
+                group["corpus"].iloc[0],
+                rid,
+                _names(group["channel"].tolist()),
+                float(worst["ratio"]),
+                f"{rid}: {len(group)} channel(s) with outlying SD against the corpus "
+                f"({worst['channel']}: {worst['ratio']:.3g}x the corpus median {worst['norm']:.3g} µV)",
+            )
+        )
+    return out
+
+
+def length_checks(recordings: pd.DataFrame, window_samples: int, thresholds: Thresholds) -> list[dict]:
+    """Trial lengths against the norm of the same stimulus, or of the corpus; windows per recording.
+
+    Parameters
+    ----------
+    recordings : pandas.DataFrame
+        Rows of the recordings table being inspected.
+    window_samples : int
+        Window length in samples (for ``short_for_window``).
+    thresholds : Thresholds
+
+    Returns
+    -------
+    list of dict
+    """
+    t = thresholds
+    out: list[dict] = []
+    if not len(recordings):
+        return out
+    recs = recordings[["recording_id", "corpus", "segment", "stimulus", "n_samples", "sfreq"]].reset_index(drop=True)
+    n = recs["n_samples"].to_numpy(dtype=float)
+    by_stimulus = recs.groupby(["corpus", "segment", "stimulus"])["n_samples"]
+    stim_median = by_stimulus.transform("median").to_numpy(dtype=float)
+    stim_size = by_stimulus.transform("size").to_numpy()
+    log_n = pd.Series(np.log(np.maximum(n, 1.0)))
+    keys = [recs["corpus"], recs["segment"]]
+    corpus_median = log_n.groupby(keys).transform("median").to_numpy()
+    mad = (log_n - corpus_median).abs().groupby(keys).transform("median").to_numpy() * 1.4826
+    log_n = log_n.to_numpy()
+    use_stimulus = stim_size >= t.norm_min_recordings
+    norm = np.where(use_stimulus, stim_median, np.exp(corpus_median))
+    off = np.abs(n / norm - 1.0) > t.trial_length_tolerance
+    robust = (mad == 0) | (np.abs(log_n - corpus_median) > t.trial_length_robust_z * mad)
+    deviates = off & (use_stimulus | robust)
+    rate = recs["sfreq"].to_numpy(dtype=float)
+    for i in np.flatnonzero(deviates):
+        row = recs.iloc[i]
+        if use_stimulus[i]:
+            basis = f"median of the {int(stim_size[i])} recordings of {row['stimulus']}"
+        else:
+            basis = f"corpus median of {row['corpus']} {row['segment']} segments"
+        message = (
+            f"{row['recording_id']}: {n[i] / rate[i]:.1f} s long, {n[i] / norm[i]:.2f}x the "
+            f"{norm[i] / rate[i]:.1f} s {basis}"
+        )
+        out.append(_finding("trial_length", "warning", row["corpus"], row["recording_id"], "", n[i] / norm[i], message))
+    stimulus = recs["segment"].to_numpy() == "stimulus"
+    short = (n < window_samples) & stimulus
+    for corpus in sorted(recs.loc[short, "corpus"].unique()):
+        mine = short & (recs["corpus"].to_numpy() == corpus)
+        first = np.flatnonzero(mine)[0]
+        total = int((stimulus & (recs["corpus"].to_numpy() == corpus)).sum())
+        message = (
+            f"{corpus}: {int(mine.sum())} of {total} stimulus recordings are shorter than the "
+            f"{window_samples / rate[first]:g} s window and give no window, e.g. {recs['recording_id'].iloc[first]} "
+            f"({n[first] / rate[first]:.2f} s)"
+        )
+        out.append(_finding("short_for_window", "info", corpus, corpus, "", int(mine.sum()), message))
+    return out
+
+
+def label_checks(recordings: pd.DataFrame, manifests: dict, thresholds: Thresholds) -> list[dict]:
+    """Missing labels and label values out of range.
+
+    Parameters
+    ----------
+    recordings : pandas.DataFrame
+        Rows of the recordings table being inspected.
+    manifests : dict
+        Corpus name -> :class:`emod_data.manifest.Manifest` (or None when the corpus has no shipped manifest).
+    thresholds : Thresholds
+
+    Returns
+    -------
+    list of dict
+    """
+    lo, hi = thresholds.label_range
+    out: list[dict] = []
+    for corpus, recs in recordings.groupby("corpus", sort=True):
+        manifest = manifests.get(corpus)
+        classes = manifest.labels.class_names if manifest is not None else None
+        has_classes = bool(classes) if classes is not None else bool((recs["class_index"].fillna(-1) >= 0).any())
+        scale = manifest.labels.scale if manifest is not None and manifest.labels.source == "ratings" else None
+        raw_columns = [c for c in recs.columns if c.startswith("raw_") and c not in ("raw_code", "raw_ratings")]
+        for row in recs.itertuples(index=False):
+            rid = row.recording_id
+            missing = [
+                name for name in ("valence", "arousal") if getattr(row, name) is None or pd.isna(getattr(row, name))
+            ]
+            no_class = has_classes and (
+                row.class_name is None or pd.isna(row.class_name) or pd.isna(row.class_index) or row.class_index < 0
+            )
+            if missing or no_class:
+                what = missing + (["class"] if no_class else [])
+                out.append(
+                    _finding("missing_label", "error", corpus, rid, "", None, f"{rid}: no {' / '.join(what)} label")
+                )
+            bad = []
+            for name in ("valence", "arousal", "dominance"):
+                value = getattr(row, name, None)
+                if value is not None and not pd.isna(value) and not lo <= float(value) <= hi:
+                    bad.append(f"{name} {float(value):g} outside [{lo:g}, {hi:g}]")
+            if classes and not no_class:
+                index = int(row.class_index)
+                if index >= len(classes) or (row.class_name is not None and row.class_name not in classes):
+                    bad.append(f"class {row.class_name!r} (index {index}) not among the manifest's {len(classes)}")
+            if scale is not None:
+                for name, value in _raw_ratings(row, raw_columns):
+                    if value is not None and not pd.isna(value) and not scale[0] <= float(value) <= scale[1]:
+                        bad.append(f"raw {name} {float(value):g} off the scale {scale[0]:g}-{scale[1]:g}")
+            if bad:
+                out.append(_finding("label_out_of_range", "error", corpus, rid, "", None, f"{rid}: {'; '.join(bad)}"))
+    return out
+
+
+def _raw_ratings(row, raw_columns: list[str]) -> list[tuple[str, float]]:
+    """(name, value) of a row's raw ratings: the ``raw_ratings`` map, or ``raw_<name>`` columns."""
+    ratings = getattr(row, "raw_ratings", None)
+    if isinstance(ratings, dict):
+        return list(ratings.items())
+    if ratings is not None and not isinstance(ratings, float) and hasattr(ratings, "__iter__"):
+        return [(str(k), v) for k, v in ratings]  # a map read by pyarrow as (key, value) pairs
+    return [(column[len("raw_") :], getattr(row, column, None)) for column in raw_columns]
+
+
+def expected_trials(manifest) -> int | None:
+    """Trials per subject-session a manifest declares, or None."""
+    if manifest is None:
+        return None
+    if manifest.files.session == "trial_block":
+        return manifest.files.trials_per_session
+    return manifest.format.trials
+
+
+def count_checks(recordings: pd.DataFrame, manifests: dict) -> list[dict]:
+    """Trials per session against the manifest (or the corpus' usual count); sessions per subject.
+
+    Parameters
+    ----------
+    recordings : pandas.DataFrame
+        Rows of the recordings table being inspected.
+    manifests : dict
+        Corpus name -> Manifest or None.
+
+    Returns
+    -------
+    list of dict
+    """
+    out: list[dict] = []
+    stimulus = recordings[recordings["segment"] == "stimulus"]
+    for corpus, recs in stimulus.groupby("corpus", sort=True):
+        per_session = recs.groupby(["subject", "session"])["trial"].nunique()
+        declared = expected_trials(manifests.get(corpus))
+        expected = declared if declared is not None else int(per_session.mode().max())
+        source = "the manifest declares" if declared is not None else "most sessions of the corpus have"
+        for (subject, session), count in per_session.items():
+            if count != expected:
+                where = f"{corpus}/sub-{subject}/ses-{session}"
+                out.append(
+                    _finding(
+                        "expected_count",
+                        "warning",
+                        corpus,
+                        where,
+                        "",
+                        count,
+                        f"{where}: {count} trials, {source} {expected}",
+                    )
+                )
+        sessions = recs.groupby("subject")["session"].nunique()
+        usual = int(sessions.mode().max())
+        for subject, count in sessions.items():
+            if count < usual:
+                where = f"{corpus}/sub-{subject}"
+                out.append(
+                    _finding(
+                        "expected_count",
+                        "warning",
+                        corpus,
+                        where,
+                        "",
+                        count,
+                        f"{where}: {count} session(s), most subjects of {corpus} have {usual}",
+                    )
+                )
+    return out
+
+
+def failure_checks(failures: pd.DataFrame) -> list[dict]:
+    """One warning per row of the ingest failures table (which must carry a ``corpus`` column)."""
+    out = []
+    for row in failures.itertuples(index=False):
+        where = row.file if pd.isna(getattr(row, "trial", None)) else f"{row.file} trial {int(row.trial)}"
+        out.append(_finding("ingest_failure", "warning", row.corpus, where, "", None, f"[{row.stage}] {row.error}"))
+    return out
