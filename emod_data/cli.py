@@ -139,7 +139,7 @@ def ingest_command(
     except EmodDataError as exc:
         _fail(exc, verbose)
     console.print(
-        f"{report.corpus}: {report.files} files, {report.processed} ingested, "
+        f"{report.corpus}: {report.files} files, {report.processed - len(report.skipped_inputs)} ingested, "
         f"{report.skipped} already complete"
         + (f", {len(report.ignored)} ignored (not matching the manifest's pattern)" if report.ignored else "")
         + (

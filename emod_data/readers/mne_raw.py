@@ -304,13 +304,25 @@ def _parse_table(path: Path, label: str) -> list[dict]:
             raise ReaderError(f"{label}: {path.name} is not valid XML ({exc})") from None
         return [dict(root.attrib)]
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle, delimiter=delimiter)
-        return [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in reader]
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle, delimiter=delimiter)
+            return [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in reader]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ReaderError(f"{label}: {path.name} is not a readable text table ({_first_line(exc)})") from None
 
 
-def read_table_file(path: Path, label: str) -> list[dict]:
+def read_table_file(path: Path, label: str, shown: str | None = None) -> list[dict]:
     """Rows of a label table: a CSV/TSV file (one dict per row) or an XML file (the root's attributes).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The table.
+    label : str
+        How to name the recording it serves in errors.
+    shown : str, optional
+        How to name the table in errors (default: its file name).
 
     Raises
     ------
@@ -318,7 +330,7 @@ def read_table_file(path: Path, label: str) -> list[dict]:
         The file is missing or not parseable.
     """
     if not path.is_file():
-        raise ReaderError(f"{label}: label table {path.name} not found")
+        raise ReaderError(f"{label}: label table {shown or path.name} not found")
     return list(_cached_table(str(path), path.stat().st_mtime_ns, label))
 
 
@@ -396,10 +408,10 @@ def _table_rows(path: Path, relpath: str, root: Path, manifest: Manifest, groups
         if spec.skip_without and not str(rows[0].get(spec.skip_without, "") if rows else "").strip():
             raise SkippedInput(f"{relpath}: {spec.table} has no '{spec.skip_without}'; not an input, skipped")
         return rows
-    rows = read_table_file(root / spec.table, spec.table)
+    rows = read_table_file(root / spec.table, relpath, spec.table)
     column = spec.table_keys["subject"]
     if rows and column not in rows[0]:
-        raise ReaderError(f"{spec.table}: no column '{column}' (columns: {list(rows[0])})")
+        raise ReaderError(f"{relpath}: {spec.table} has no column '{column}' (columns: {list(rows[0])})")
     subject = groups.get("subject") or ""
     return [row for row in rows if _same_id(row[column], subject)]
 

@@ -72,7 +72,8 @@ def synthesize(
         and existing files of the same names are overwritten.
     subjects : int, optional
         Number of subjects, 1 up to the real corpus' count (SEED 15, SEED-IV 15, SEED-VII 20, DEAP 32,
-        FACED 123, DREAMER 23, AMIGOS 40, MPED 23); default 2.
+        FACED 123, DREAMER 23, AMIGOS 40, MPED 23; SEED-V raw 16, SEED raw 15, DEAP raw 32, MAHNOB-HCI 30,
+        FACED raw 123, BIDS example 10); default 2.
     duration_scale : float, optional
         Every real trial duration is multiplied by this factor (samples rounded, at least 1 s worth;
         DEAP's 3 s baseline is kept). Must be > 0.
