@@ -209,28 +209,24 @@ def corpora_command() -> None:
 def demo_command(
     out_dir: Annotated[Path, typer.Argument(help="Folder for the synthetic corpora and the store.")] = Path("demo"),
     subjects: Annotated[int, typer.Option(help="Subjects per corpus.")] = 2,
-    duration_scale: Annotated[float, typer.Option(help="Scale of the real trial durations.")] = 0.1,
+    duration_scale: Annotated[float, typer.Option(help="Scale of the real trial durations.")] = 0.05,
     workers: Annotated[int, typer.Option(help="Worker processes for ingest.")] = 2,
 ) -> None:
     """Run the data chain end to end on the built-in synthetic corpora.
 
-    Synthesizes SEED, SEED-IV, SEED-VII and DEAP in their real layouts, ingests
-    them into ``OUT_DIR/store.zarr`` and prints the store summary.
+    Synthesizes one corpus of every reader family in its real layout (SEED,
+    SEED-IV, SEED-VII, DEAP, FACED, DREAMER, SEED-V raw CNT, DEAP raw BDF and a
+    BIDS dataset), ingests them into ``OUT_DIR/store.zarr`` and prints the
+    store summary. A second run reuses the files and resumes the store.
     """
-    from emod_data.ingest import ingest, summarize
+    from emod_data.demo import build_demo_store
+    from emod_data.ingest import summarize
     from emod_data.store import open_store
-    from emod_data.synth import SYNTH_CORPORA, synthesize
 
     try:
-        for corpus in SYNTH_CORPORA:
-            raw = out_dir / "raw" / corpus
-            files = synthesize(corpus, raw, subjects=subjects, duration_scale=duration_scale)
-            console.print(f"synthesized {corpus}: {len(files)} files")
-            report = ingest(corpus, raw, out_dir / "store.zarr", workers=workers, progress=True)
-            if not report.ok:
-                _print_failures(report.failures)
-                raise typer.Exit(1)
-        store = open_store(out_dir / "store.zarr")
+        path = build_demo_store(out_dir, subjects=subjects, duration_scale=duration_scale, workers=workers,
+                                log=lambda line: console.print(line, highlight=False))
+        store = open_store(path)
     except EmodDataError as exc:
         _fail(exc, False)
     print_summary(summarize(store.recordings), f"store {store.path}")

@@ -162,8 +162,9 @@ def check_table(thresholds: Thresholds | None = None) -> list[Check]:
             "warning",
             "recording",
             f"length off by more than {t.trial_length_tolerance:.0%} from the median of the same stimulus "
-            f"(at least {t.norm_min_recordings} recordings), else from the corpus median and more than "
-            f"{t.trial_length_robust_z:g} robust SD of log length",
+            f"(at least {t.norm_min_recordings} recordings); with two recordings of a stimulus, the shorter "
+            f"more than {t.trial_length_tolerance:.0%} below the longer; a stimulus recorded once, off from the "
+            f"corpus median by that much and by more than {t.trial_length_robust_z:g} robust SD of log length",
         ),
         Check("missing_label", "error", "labels", "valence or arousal missing, or no class in a corpus with classes"),
         Check(
@@ -457,16 +458,21 @@ def length_checks(recordings: pd.DataFrame, window_samples: int, thresholds: Thr
     corpus_median = log_n.groupby(keys).transform("median").to_numpy()
     mad = (log_n - corpus_median).abs().groupby(keys).transform("median").to_numpy() * 1.4826
     log_n = log_n.to_numpy()
+    stim_max = by_stimulus.transform("max").to_numpy(dtype=float)
     use_stimulus = stim_size >= t.norm_min_recordings
-    norm = np.where(use_stimulus, stim_median, np.exp(corpus_median))
+    pair = stim_size == 2  # two recordings of a stimulus: the shorter is compared with the longer
+    alone = stim_size == 1  # no other recording of the stimulus: the corpus is the norm
+    norm = np.where(use_stimulus, stim_median, np.where(pair, stim_max, np.exp(corpus_median)))
     off = np.abs(n / norm - 1.0) > t.trial_length_tolerance
     robust = (mad == 0) | (np.abs(log_n - corpus_median) > t.trial_length_robust_z * mad)
-    deviates = off & (use_stimulus | robust)
+    deviates = off & (use_stimulus | pair | (alone & robust))
     rate = recs["sfreq"].to_numpy(dtype=float)
     for i in np.flatnonzero(deviates):
         row = recs.iloc[i]
         if use_stimulus[i]:
             basis = f"median of the {int(stim_size[i])} recordings of {row['stimulus']}"
+        elif pair[i]:
+            basis = f"other recording of {row['stimulus']}"
         else:
             basis = f"corpus median of {row['corpus']} {row['segment']} segments"
         message = (
@@ -508,9 +514,10 @@ def label_checks(recordings: pd.DataFrame, manifests: dict, thresholds: Threshol
     out: list[dict] = []
     for corpus, recs in recordings.groupby("corpus", sort=True):
         manifest = manifests.get(corpus)
-        classes = manifest.labels.class_names if manifest is not None else None
+        labels = manifest.labels if manifest is not None else None
+        classes = list(getattr(labels, "class_names", None) or []) if labels is not None else None
         has_classes = bool(classes) if classes is not None else bool((recs["class_index"].fillna(-1) >= 0).any())
-        scale = manifest.labels.scale if manifest is not None and manifest.labels.source == "ratings" else None
+        scale = getattr(labels, "scale", None) if getattr(labels, "source", None) == "ratings" else None
         raw_columns = [c for c in recs.columns if c.startswith("raw_") and c not in ("raw_code", "raw_ratings")]
         for row in recs.itertuples(index=False):
             rid = row.recording_id
@@ -557,9 +564,9 @@ def expected_trials(manifest) -> int | None:
     """Trials per subject-session a manifest declares, or None."""
     if manifest is None:
         return None
-    if manifest.files.session == "trial_block":
-        return manifest.files.trials_per_session
-    return manifest.format.trials
+    if getattr(manifest.files, "session", None) == "trial_block":
+        return getattr(manifest.files, "trials_per_session", None)
+    return getattr(manifest.format, "trials", None)
 
 
 def count_checks(recordings: pd.DataFrame, manifests: dict) -> list[dict]:

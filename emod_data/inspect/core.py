@@ -23,7 +23,7 @@ from emod_data.inspect.checks import (
     length_checks,
     signal_checks,
 )
-from emod_data.inspect.splits import SplitAudit, as_assignment, audit_split, make_split
+from emod_data.inspect.splits import SPLIT_LEVELS, SplitAudit, as_assignment, audit_split, make_split
 from emod_data.inspect.stats import HIST_EDGES, StatsParams, plan_batches, stats_batch
 from emod_data.inspect.summary import label_distribution, store_failures, summarize_store
 from emod_data.store import open_store
@@ -454,6 +454,9 @@ def inspect_store(
         raise ValueError(f"window_seconds must be positive (got {window_seconds})")
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be at least 1 (got {workers})")
+    level = split if isinstance(split, str) else split_by
+    if level not in SPLIT_LEVELS:
+        raise ValueError(f"split level must be one of {', '.join(SPLIT_LEVELS)} (got {level!r})")
     thresholds = thresholds or Thresholds()
     handle = open_store(store)
     recordings = handle.recordings if len(handle.recordings) else pd.DataFrame(columns=RECORDING_COLUMNS)
