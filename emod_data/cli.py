@@ -216,20 +216,26 @@ def demo_command(
 
     Synthesizes one corpus of every reader family in its real layout (SEED,
     SEED-IV, SEED-VII, DEAP, FACED, DREAMER, SEED-V raw CNT, DEAP raw BDF and a
-    BIDS dataset), ingests them into ``OUT_DIR/store.zarr`` and prints the
-    store summary. A second run reuses the files and resumes the store.
+    BIDS dataset), ingests them into ``OUT_DIR/store.zarr``, inspects the store
+    (HTML report in ``OUT_DIR/report``) and prints the store summary and the
+    inspection's findings. A second run reuses the files and resumes the store.
     """
     from emod_data.demo import build_demo_store
     from emod_data.ingest import summarize
+    from emod_data.inspect import inspect_store
     from emod_data.store import open_store
 
     try:
         path = build_demo_store(out_dir, subjects=subjects, duration_scale=duration_scale, workers=workers,
                                 log=lambda line: console.print(line, highlight=False))
         store = open_store(path)
+        report = inspect_store(path, report_dir=out_dir / "report", workers=workers, progress=True)
     except EmodDataError as exc:
         _fail(exc, False)
     print_summary(summarize(store.recordings), f"store {store.path}")
+    severity = report.findings["severity"].value_counts() if len(report.findings) else {}
+    found = ", ".join(f"{severity.get(level, 0)} {level}s" for level in ("error", "warning", "info"))
+    out.print(f"inspection: {found}; report at {out_dir / 'report' / 'report.html'}", highlight=False)
 
 
 def main() -> None:  # pragma: no cover - console entry point
