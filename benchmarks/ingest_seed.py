@@ -89,11 +89,16 @@ def bare_ingest(files: list[Path], out: Path, config) -> int:
 
 
 def peak_rss_mb(code: str) -> float:
-    """Peak resident memory (MB) of a fresh Python process running ``code``."""
+    """Peak resident memory (MB) of a fresh Python process running ``code``.
+
+    Read from VmHWM in /proc (reset by exec, unlike ``ru_maxrss``, which a child inherits
+    from the benchmark process it was forked from).
+    """
     import subprocess
     import sys
 
-    script = f"import resource\n{code}\nprint(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    probe = "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"
+    script = f"{code}\n{probe}"
     output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     return int(output.strip().splitlines()[-1]) / 1024
 
