@@ -1,0 +1,202 @@
+"""Shared training machinery: devices, mixed precision, seeds, schedules, checkpoints, logs, progress."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from emod_train.errors import CheckpointError
+
+console = Console(stderr=True)
+"""Console of progress bars and messages (standard error)."""
+
+_ALLOCATOR_TUNED = False
+
+
+def tune_cpu_allocator() -> bool:
+    """Keep glibc from returning large freed blocks to the system (once per process).
+
+    Training on the CPU allocates and frees tensors of tens of MB every step; by default glibc
+    serves each with a fresh ``mmap`` whose pages are faulted in again, which made elementwise
+    operations several times slower on the 2-core reference machines. Raising the mmap and trim
+    thresholds keeps those blocks in the heap. It affects only this process; memory is reused,
+    not returned to the system until the process ends.
+
+    Returns
+    -------
+    bool
+        True when the thresholds were set (glibc on Linux), False otherwise.
+    """
+    global _ALLOCATOR_TUNED
+    if _ALLOCATOR_TUNED:
+        return True
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        ok = libc.mallopt(m_mmap_threshold, 1 << 30) == 1 and libc.mallopt(m_trim_threshold, 1 << 31) == 1
+    except (OSError, AttributeError):
+        return False
+    _ALLOCATOR_TUNED = ok
+    return ok
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; any other string is passed to ``torch.device``.
+
+    Raises
+    ------
+    ValueError
+        A CUDA device was asked for but CUDA is not available.
+    """
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device '{device}' requested but CUDA is not available (see `emod-train info`)")
+    return resolved
+
+
+def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
+    """float16 autocast on CUDA when ``enabled``; a no-op context on other devices."""
+    if enabled and device.type == "cuda":
+        return torch.autocast(device_type="cuda", dtype=torch.float16)
+    return contextlib.nullcontext()
+
+
+def grad_scaler(device: torch.device, enabled: bool) -> torch.amp.GradScaler:
+    """A GradScaler, active only for float16 autocast on CUDA."""
+    return torch.amp.GradScaler("cuda", enabled=enabled and device.type == "cuda")
+
+
+def derive_seed(*parts: int) -> int:
+    """A 63-bit seed derived from integers (stable across processes and platforms)."""
+    digest = hashlib.sha256(",".join(str(int(p)) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def cosine_lr(base: float, step: int, total: int, minimum: float = 0.0, warmup: int = 0) -> float:
+    """Learning rate of a cosine schedule from ``base`` down to ``minimum`` over ``total`` steps.
+
+    Parameters
+    ----------
+    base : float
+        Peak learning rate.
+    step : int
+        Current step (0-based).
+    total : int
+        Steps of the whole schedule.
+    minimum : float
+        Final learning rate.
+    warmup : int
+        Linear warm-up steps from 0 to ``base`` (0: none).
+    """
+    if warmup and step < warmup:
+        return base * (step + 1) / warmup
+    span = max(1, total - warmup)
+    progress = min(1.0, max(0.0, (step - warmup) / span))
+    return minimum + (base - minimum) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def save_checkpoint(path: str | Path, state: dict) -> None:
+    """Write a checkpoint atomically (temporary file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(state, temporary)
+    os.replace(temporary, path)
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """Read a checkpoint written by emod-train.
+
+    Raises
+    ------
+    CheckpointError
+        Missing or unreadable file, or not an emod-train checkpoint.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as exc:
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(state, dict) or "model_config" not in state or "backbone" not in state:
+        raise CheckpointError(f"{path}: not an emod-train checkpoint (no model_config / backbone)")
+    return state
+
+
+class JsonlLog:
+    """Append-only JSON-lines metrics log (one object per line, flushed at once)."""
+
+    def __init__(self, path: str | Path, truncate: bool = False) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if truncate:
+            self.path.write_text("")
+
+    def write(self, **record) -> None:
+        """Append one record (a ``time`` field is added)."""
+        record = {"time": round(time.time(), 3), **record}
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps(record, default=float) + "\n")
+
+    def read(self) -> list[dict]:
+        """All records so far."""
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+
+    def truncate_after(self, kind: str, step: int) -> None:
+        """Drop records of ``kind`` with ``step`` > ``step`` (and epochs logged after them), before a resume."""
+        kept = []
+        for record in self.read():
+            if record.get("step", -1) > step and record.get("kind") in (kind, "epoch"):
+                continue
+            kept.append(record)
+        self.path.write_text("".join(json.dumps(r, default=float) + "\n" for r in kept))
+
+
+@contextlib.contextmanager
+def progress_bar(enabled: bool = True) -> Iterator[Progress | None]:
+    """A rich progress display on standard error (None when disabled)."""
+    if not enabled:
+        yield None
+        return
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
+    with Progress(*columns, console=console, transient=False) as progress:
+        yield progress
+
+
+def environment() -> dict:
+    """Versions and hardware, recorded in run outputs."""
+    info = {
+        "torch": torch.__version__,
+        "python": sys.version.split()[0],
+        "cpu_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.is_available(),
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info

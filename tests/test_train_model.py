@@ -1,0 +1,130 @@
+"""The EMOD backbone and heads: size, shapes, any montage / length / rate, masking, equivariance."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from emod_train.model import (
+    ClassifierHead,
+    EMODBackbone,
+    EMODClassifier,
+    EMODConfig,
+    ProjectionHead,
+    RelativePositionBias,
+    count_parameters,
+    n_tokens,
+    normalize_input,
+)
+
+TINY = EMODConfig(dim=16, heads=4, ffn=32, depth=1)
+
+
+def test_parameter_count_matches_the_paper():
+    model = EMODBackbone(EMODConfig())
+    without_embedding = count_parameters(model, exclude_embedding=True)
+    # the paper quotes "about 0.81 M parameters without heads"
+    assert 0.77e6 <= without_embedding <= 0.85e6, without_embedding
+    embedding = model.encoder.channel_embedding.weight.numel()
+    assert embedding == 342 * 128  # the shipped vocabulary (341 channels) plus the padding id 0
+    assert count_parameters(model) == without_embedding + embedding
+
+
+def test_paper_defaults():
+    config = EMODConfig()
+    assert (config.dim, config.depth, config.heads, config.ffn, config.kernel) == (128, 3, 16, 512, 25)
+    assert config.tokens_per_second == 5.0 and config.max_relative == 50
+    model = EMODBackbone(config)
+    assert model.encoder.temporal.conv.weight.shape == (128, 1, 1, 25)
+    assert model.encoder.temporal.norm.num_groups == 4
+    assert len(model.transformer.layers) == 3
+
+
+@pytest.mark.parametrize(("channels", "seconds", "sfreq"), [(62, 5.0, 200.0), (32, 2.0, 128.0), (14, 1.0, 250.0)])
+def test_any_montage_length_and_rate(channels, seconds, sfreq):
+    torch.manual_seed(0)
+    model = EMODBackbone(TINY).eval()
+    samples = round(seconds * sfreq)
+    x = torch.randn(3, channels, samples) * 20
+    ids = torch.randperm(300)[:channels] + 1
+    tokens = model(x, ids, sfreq)
+    assert tokens.shape == (3, channels, n_tokens(samples, sfreq), TINY.dim)
+    assert n_tokens(samples, sfreq) == round(seconds * 5)
+    assert torch.isfinite(tokens).all()
+
+
+def test_full_model_forward_and_backward():
+    torch.manual_seed(0)
+    model = EMODBackbone(EMODConfig())
+    head = ProjectionHead()
+    x = torch.randn(2, 4, 200) * 20
+    ids = torch.tensor([[1, 2, 3, 4], [5, 6, 7, 8]])
+    z = head(model(x, ids, 200.0), ids)
+    assert z.shape == (2, 128)
+    torch.testing.assert_close(z.norm(dim=1), torch.ones(2))
+    z.sum().backward()
+    assert model.encoder.temporal.conv.weight.grad is not None
+
+
+def test_relative_bias_is_clipped_for_long_sequences():
+    bias = RelativePositionBias(heads=2, max_relative=3)
+    values = bias(8)
+    assert values.shape == (1, 2, 8, 8)
+    # distances beyond max_relative - 1 share the clipped entry
+    torch.testing.assert_close(values[0, :, 0, 5], values[0, :, 0, 7])
+    torch.testing.assert_close(values[0, :, 0, 2], values[0, :, 1, 3])
+    model = EMODBackbone(TINY).eval()
+    tokens = model(torch.randn(1, 3, 200 * 12), torch.tensor([1, 2, 3]), 200.0)  # 60 tokens > 50
+    assert tokens.shape[2] == 60
+
+
+def test_joint_channel_permutation_is_equivariant():
+    torch.manual_seed(1)
+    model = EMODBackbone(TINY).eval()
+    head = ClassifierHead(TINY.dim, 3).eval()
+    x = torch.randn(2, 6, 400)
+    ids = torch.tensor([10, 20, 30, 40, 50, 60])
+    perm = torch.tensor([3, 0, 5, 1, 4, 2])
+    with torch.no_grad():
+        a, b = model(x, ids, 200.0), model(x[:, perm], ids[perm], 200.0)
+        torch.testing.assert_close(a[:, perm], b, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(head(a, ids), head(b, ids[perm]), atol=1e-4, rtol=1e-4)
+
+
+def test_padded_channels_are_ignored_by_pooling_and_attention():
+    torch.manual_seed(2)
+    model = EMODClassifier(TINY, n_classes=2).eval()
+    x = torch.randn(2, 5, 200)
+    ids = torch.tensor([[1, 2, 3, 0, 0], [4, 5, 6, 7, 0]])
+    with torch.no_grad():
+        logits = model(x, ids, 200.0)
+    assert logits.shape == (2, 2) and torch.isfinite(logits).all()
+
+
+def test_normalize_input_modes():
+    x = torch.randn(2, 3, 100) * 50 + 7
+    z = normalize_input(x, "zscore")
+    torch.testing.assert_close(z.mean(-1), torch.zeros(2, 3), atol=1e-5, rtol=0)
+    torch.testing.assert_close(z.std(-1, unbiased=False), torch.ones(2, 3), atol=1e-4, rtol=0)
+    torch.testing.assert_close(normalize_input(x, "scale"), x / 100)
+    assert normalize_input(torch.zeros(1, 1, 10)).abs().max() == 0  # a flat channel stays finite
+    with pytest.raises(ValueError, match="input_norm"):
+        normalize_input(x, "bogus")
+
+
+def test_config_validation_and_round_trip():
+    with pytest.raises(ValueError, match="divisible"):
+        EMODConfig(dim=100, heads=16)
+    with pytest.raises(ValueError, match="odd"):
+        EMODConfig(kernel=24)
+    with pytest.raises(ValueError, match="input_norm"):
+        EMODConfig(input_norm="minmax")
+    assert EMODConfig.from_dict({**TINY.to_dict(), "unknown": 1}) == TINY
+
+
+def test_bad_input_shapes_raise():
+    model = EMODBackbone(TINY)
+    with pytest.raises(ValueError, match="batch, channels, samples"):
+        model(torch.randn(3, 100), torch.tensor([1, 2, 3]), 200.0)
+    with pytest.raises(ValueError, match="channel ids"):
+        model(torch.randn(1, 3, 100), torch.tensor([1, 2]), 200.0)
