@@ -9,7 +9,6 @@ from pathlib import Path
 
 from rich.console import Console
 
-DEMO_CORPORA = ("seed", "seed_iv", "seed_vii", "deap")
 PRETRAIN_CORPORA = ["seed_iv", "seed_vii", "deap"]
 """The target (SEED) is held out of pretraining, as SEED, SEED-V and FACED are in the paper."""
 
@@ -79,8 +78,9 @@ def run_demo(
     DemoResult or None
         None when ingesting a corpus failed (the failures are printed).
     """
-    from emod_data.ingest import ingest
-    from emod_data.synth import synthesize
+    from emod_data.demo import build_demo_store
+    from emod_data.errors import EmodDataError
+    from emod_data.inspect import inspect_store
     from emod_train.finetune import FinetuneConfig, finetune
     from emod_train.pretrain import PretrainConfig, pretrain
 
@@ -89,16 +89,22 @@ def run_demo(
     store = out / "store.zarr"
     seconds = {}
     started = time.perf_counter()
-    for corpus in DEMO_CORPORA:
-        raw = out / "raw" / corpus
-        files = synthesize(corpus, raw, subjects=subjects, duration_scale=duration_scale, seed=seed)
-        report = ingest(corpus, raw, store, workers=workers)
-        console.print(f"{corpus}: synthesized {len(files)} files, ingested {len(report.recordings)} recordings")
-        if not report.ok:
-            for row in report.failures.head(20).itertuples():
-                console.print(f"failed  {row.error}", highlight=False)
-            return None
-    seconds["synthesize + ingest"] = time.perf_counter() - started
+    try:  # one corpus of every reader family, as `emod-data demo` builds it
+        build_demo_store(
+            out,
+            subjects=subjects,
+            duration_scale=duration_scale,
+            workers=workers,
+            progress=False,
+            log=lambda line: console.print(line, highlight=False),
+        )
+        inspection = inspect_store(store, report_dir=out / "report", workers=workers)
+    except EmodDataError as exc:
+        console.print(f"failed  {exc}", highlight=False)
+        return None
+    levels = inspection.findings["severity"].value_counts() if len(inspection.findings) else {}
+    console.print("inspection: " + ", ".join(f"{levels.get(k, 0)} {k}s" for k in ("error", "warning", "info")))
+    seconds["synthesize + ingest + inspect"] = time.perf_counter() - started
 
     for stale in ("pretrain", "finetune"):  # the demo owns these folders: a rerun starts them afresh
         shutil.rmtree(out / stale, ignore_errors=True)
