@@ -85,7 +85,7 @@ class GpuSampler:
         return float(np.mean(self.values)) if self.values else float("nan")
 
 
-def run_steps(kind: str, device, batches, sfreq: float, amp: bool, warmup: int = 1) -> float:
+def run_steps(kind: str, device, batches, sfreq: float, amp: bool, warmup: int = 2) -> float:
     """Samples per second over ``batches`` (an iterable of Batch), after ``warmup`` untimed steps."""
     import torch
     import torch.nn.functional as F
@@ -176,7 +176,7 @@ def main() -> None:
             table["label"] = table["class_index"].fillna(0).astype(int)
             cache = build_cache(store, table, args.out / "cache")
             dataset = WindowDataset(table, store, cache, labels=table["label"].to_numpy())
-            needed = args.steps + 1
+            needed = args.steps + 2
             sampler = ShuffledBatchSampler(len(dataset), args.batch, seed=0)
             first_epoch = sampler.batches()
             if len(first_epoch) < needed:

@@ -70,6 +70,20 @@ def _model_overrides(text: str | None) -> dict:
     return overrides
 
 
+def _ranges(values) -> str:
+    """``(1, 2, 3, 5)`` -> ``1-3,5``; non-integers joined as they are."""
+    if not all(isinstance(v, int) for v in values):
+        return ",".join(map(str, values))
+    parts, start = [], None
+    ordered = sorted(values)
+    for i, v in enumerate(ordered):
+        start = v if start is None else start
+        if i + 1 == len(ordered) or ordered[i + 1] != v + 1:
+            parts.append(str(v) if start == v else f"{start}-{v}")
+            start = None
+    return ",".join(parts)
+
+
 @app.command("info")
 def info_command() -> None:
     """Show the training environment: torch version, threads and accelerators.
@@ -107,9 +121,7 @@ def tasks_command() -> None:
         if task.counts:
             split = f"subjects {'/'.join(map(str, task.counts))} (sorted, proportional)"
         else:
-            split = f"{task.split_by} " + " / ".join(
-                ",".join(map(str, getattr(task, k))) for k in ("train", "val", "test")
-            )
+            split = f"{task.split_by} " + " / ".join(_ranges(getattr(task, k)) for k in ("train", "val", "test"))
         table.add_row(name, " or ".join(task.corpora), f"{task.window:g}", str(task.n_classes), split)
     out.print(table)
 

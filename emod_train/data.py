@@ -2,14 +2,16 @@
 
 - :func:`va_region`: the 3 x 3 valence-arousal macro region of each window (EMOD's sampling grid).
 - :func:`window_table`: the store's window table plus what the loader needs (region, channel count).
-- :class:`WindowDataset`: reads windows from a :class:`~emod_train.cache.SignalCache` (default) or
-  straight from the zarr arrays; the source is opened lazily in each process, so the dataset is
+- :class:`WindowDataset`: reads windows from a memory-mapped cache (:func:`~emod_train.cache.build_cache`)
+  or straight from the zarr arrays; the source is opened lazily in each process, so the dataset is
   safe with DataLoader workers under fork and spawn. ``__getitems__`` reads a whole batch at once
   and groups it by channel count into sub-batches (:class:`Batch`).
 - :class:`StructuredBatchSampler`: EMOD's cross-dataset sampler: per corpus, m rounds of one window
   from each non-empty macro region.
 - :class:`ShuffledBatchSampler` and :class:`SequentialBatchSampler`: plain batches for fine-tuning
   and evaluation.
+- :class:`WindowLoader`: batches in sampler order, read ahead by threads (the training loops' loader);
+  :func:`make_loader`: the same with a torch DataLoader and worker processes.
 
 Every sampler is deterministic under ``(seed, epoch)`` and resumable mid-epoch (``start_batch``).
 """

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from torch import nn
 
 INPUT_NORMS = ("zscore", "scale", "none")
@@ -132,17 +133,46 @@ def normalize_input(x: torch.Tensor, mode: str = "zscore", eps: float = 1e-6) ->
 
 
 class ConvBlock(nn.Module):
-    """Per-channel ``Conv2d(1 -> dim, 1 x kernel, same)`` -> GroupNorm -> GELU -> pooling to N tokens."""
+    """Per-channel ``Conv2d(1 -> dim, 1 x kernel, same)`` -> GroupNorm -> GELU -> pooling to N tokens.
+
+    The block's full-resolution intermediate (B x dim x C x L values: 32 MB per 5 s, 62-channel
+    window at 200 Hz, several copies kept for the backward pass) dominates the model's memory. The
+    batch is therefore processed in chunks of at most :attr:`chunk_elements` intermediate values,
+    and while training on large batches each chunk is recomputed in the backward pass instead of
+    stored (activation checkpointing; :attr:`checkpoint`). Both change memory and time only, never
+    the result (GroupNorm normalises each sample on its own).
+    """
+
+    chunk_elements: int = 1 << 26
+    """Largest intermediate (values) computed at once; 2^26 float32 values are 256 MB."""
+
+    checkpoint: bool | None = None
+    """Recompute the block in the backward pass rather than keep its intermediates: True, False, or
+    None (default) for "when the batch's intermediate exceeds :attr:`chunk_elements`" (about 8 five-second
+    62-channel windows at 200 Hz); recomputing costs about 20 % of a CPU training step."""
 
     def __init__(self, dim: int = 128, kernel: int = 25, groups: int = 4) -> None:
         super().__init__()
         self.conv = nn.Conv2d(1, dim, (1, kernel), padding=(0, kernel // 2))
         self.norm = nn.GroupNorm(groups, dim)
 
+    def _block(self, x: torch.Tensor, tokens: int) -> torch.Tensor:
+        h = F.gelu(self.norm(self.conv(x.unsqueeze(1))))  # (b, dim, C, L)
+        return F.adaptive_avg_pool2d(h, (x.shape[1], tokens))  # (b, dim, C, N)
+
     def forward(self, x: torch.Tensor, tokens: int) -> torch.Tensor:
         """Map (B, C, L) to (B, C, tokens, dim)."""
-        h = F.gelu(self.norm(self.conv(x.unsqueeze(1))))  # (B, dim, C, L)
-        h = F.adaptive_avg_pool2d(h, (x.shape[1], tokens))  # (B, dim, C, N)
+        per_sample = self.conv.out_channels * x.shape[1] * x.shape[2]
+        step = max(1, self.chunk_elements // max(per_sample, 1))
+        wanted = self.checkpoint if self.checkpoint is not None else x.shape[0] > step
+        recompute = wanted and self.training and torch.is_grad_enabled()
+        outputs = []
+        for chunk in x.split(step):
+            if recompute:
+                outputs.append(torch.utils.checkpoint.checkpoint(self._block, chunk, tokens, use_reentrant=False))
+            else:
+                outputs.append(self._block(chunk, tokens))
+        h = outputs[0] if len(outputs) == 1 else torch.cat(outputs)
         return h.permute(0, 2, 3, 1)
 
 

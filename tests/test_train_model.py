@@ -128,3 +128,25 @@ def test_bad_input_shapes_raise():
         model(torch.randn(3, 100), torch.tensor([1, 2, 3]), 200.0)
     with pytest.raises(ValueError, match="channel ids"):
         model(torch.randn(1, 3, 100), torch.tensor([1, 2]), 200.0)
+
+
+def test_chunked_and_recomputed_encoder_matches(monkeypatch):
+    from emod_train.model import ConvBlock
+
+    torch.manual_seed(3)
+    model = EMODBackbone(TINY)
+    x, ids = torch.randn(5, 4, 200), torch.arange(1, 5)
+
+    def run(chunk, checkpoint):
+        monkeypatch.setattr(ConvBlock, "chunk_elements", chunk)
+        monkeypatch.setattr(ConvBlock, "checkpoint", checkpoint)
+        model.zero_grad()
+        out = model(x, ids, 200.0)
+        out.square().sum().backward()
+        return out.detach(), model.encoder.temporal.conv.weight.grad.clone()
+
+    whole, grad = run(1 << 26, False)
+    for chunk, checkpoint in ((16 * 4 * 200 * 2, None), (16 * 4 * 200, True)):  # chunks of 2 and 1 samples
+        out, chunk_grad = run(chunk, checkpoint)
+        torch.testing.assert_close(out, whole, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(chunk_grad, grad, atol=1e-4, rtol=1e-4)
