@@ -39,7 +39,7 @@ def main() -> None:
 
     from emod_data.ingest import ingest
     from emod_data.synth import synthesize
-    from emod_train.demo import DEMO_CORPORA, PRETRAIN_CORPORA
+    from emod_train.demo import PRETRAIN_CORPORA
     from emod_train.finetune import FinetuneConfig, finetune
     from emod_train.pretrain import PretrainConfig, pretrain
 
@@ -48,7 +48,7 @@ def main() -> None:
     timings = {}
     started = time.perf_counter()
     if not (store / "zarr.json").exists():
-        for corpus in DEMO_CORPORA:
+        for corpus in ("seed", *PRETRAIN_CORPORA):
             synthesize(corpus, out / "raw" / corpus, subjects=args.subjects, duration_scale=args.duration_scale)
             report = ingest(corpus, out / "raw" / corpus, store, workers=args.workers)
             assert report.ok, report.failures

@@ -250,12 +250,12 @@ def demo_command(
     seed: Annotated[int, typer.Option(help="Seed of the data and the runs.")] = 0,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print tracebacks of errors.")] = False,
 ) -> None:
-    """The whole chain on synthetic data: synthesize, ingest, pretrain briefly, fine-tune briefly.
+    """The whole chain on synthetic data: synthesize, ingest, inspect, pretrain briefly, fine-tune briefly.
 
-    Synthesizes SEED, SEED-IV, SEED-VII and DEAP, ingests them into OUT_DIR/store.zarr, pretrains
-    the EMOD backbone on SEED-IV, SEED-VII and DEAP (SEED held out, as in the paper), fine-tunes on
-    SEED with the SEED protocol (session split 1/2/3, 5 s windows) and prints the results table.
-    About 5 minutes on 2 CPU cores with the defaults. Exit codes: 0 done, 1 ingest failure, 2 error.
+    Builds OUT_DIR/store.zarr as `emod-data demo` does (one synthetic corpus of every reader family)
+    and inspects it, pretrains the EMOD backbone on SEED-IV, SEED-VII and DEAP (SEED held out, as in
+    the paper), fine-tunes on SEED with the SEED protocol (session split 1/2/3, 5 s windows) and
+    prints the results table. Exit codes: 0 done, 1 ingest failure, 2 error.
     """
     from emod_train.demo import run_demo
 
