@@ -41,14 +41,16 @@ from emod_train.pretrain import model_config_for
 from emod_train.runtime import (
     JsonlLog,
     autocast,
-    cosine_lr,
     derive_seed,
     environment,
     grad_scaler,
     load_checkpoint,
+    loader_workers,
+    optimizer_step,
     progress_bar,
     resolve_device,
     save_checkpoint,
+    set_learning_rate,
     tune_cpu_allocator,
 )
 from emod_train.tasks import Task, load_task
@@ -263,7 +265,7 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
     if cfg.cache:
         cache = build_cache(store, pd.concat([parts[k] for k in parts], ignore_index=True), cfg.cache_dir)
     datasets = {k: WindowDataset(parts[k], store, cache, labels=parts[k]["label"].to_numpy()) for k in parts}
-    workers = cfg.workers if cfg.workers is not None else (4 if device.type == "cuda" else 0)
+    workers = loader_workers(cfg.workers, device)
     pin = device.type == "cuda"
     eval_loaders = {
         k: WindowLoader(
@@ -309,18 +311,12 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
                 losses = []
                 for batch in loader:
                     batch = batch.to(device, non_blocking=True)
-                    for group in optimizer.param_groups:
-                        group["lr"] = cosine_lr(group["base_lr"], step, total_steps, cfg.min_lr)
+                    set_learning_rate(optimizer, step, total_steps, cfg.min_lr)
                     torch.manual_seed(derive_seed(seed, step))
                     with autocast(device, cfg.amp):
                         logits = torch.cat([model(p.x, p.channel_ids, sfreq) for p in batch.parts])
                     loss = F.cross_entropy(logits.float(), batch.labels, label_smoothing=cfg.label_smoothing)
-                    optimizer.zero_grad(set_to_none=True)
-                    scaler.scale(loss).backward()
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                    scaler.step(optimizer)
-                    scaler.update()
+                    optimizer_step(loss, optimizer, scaler, model.parameters(), cfg.grad_clip)
                     losses.append(float(loss.detach()))
                     step += 1
                 val = evaluate(model, eval_loaders["val"], device, sfreq, task.n_classes, cfg.amp)

@@ -35,14 +35,16 @@ from emod_train.plots import plot_loss_curves
 from emod_train.runtime import (
     JsonlLog,
     autocast,
-    cosine_lr,
     derive_seed,
     environment,
     grad_scaler,
     load_checkpoint,
+    loader_workers,
+    optimizer_step,
     progress_bar,
     resolve_device,
     save_checkpoint,
+    set_learning_rate,
     tune_cpu_allocator,
 )
 
@@ -268,7 +270,7 @@ def pretrain(config: PretrainConfig, progress: bool = True) -> PretrainResult:
     backbone = EMODBackbone(model_config).to(device)
     head = ProjectionHead(model_config.dim).to(device)
     parameters = [*backbone.parameters(), *head.parameters()]
-    optimizer = torch.optim.AdamW(parameters, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW([{"params": parameters, "base_lr": cfg.lr}], lr=cfg.lr, weight_decay=cfg.weight_decay)
     scaler = grad_scaler(device, cfg.amp)
     log = JsonlLog(out / "metrics.jsonl", truncate=not cfg.resume)
     start_epoch, start_batch, step = 0, 0, 0
@@ -293,7 +295,7 @@ def pretrain(config: PretrainConfig, progress: bool = True) -> PretrainResult:
     if cfg.cache:
         cache = build_cache(store, labelled, cfg.cache_dir)
     dataset = WindowDataset(labelled, store, cache)
-    workers = cfg.workers if cfg.workers is not None else (4 if device.type == "cuda" else 0)
+    workers = loader_workers(cfg.workers, device)
     loader = WindowLoader(dataset, sampler, workers=workers, pin_memory=device.type == "cuda")
     out.mkdir(parents=True, exist_ok=True)
     run_info = {
@@ -347,8 +349,7 @@ def pretrain(config: PretrainConfig, progress: bool = True) -> PretrainResult:
             head.train()
             for batch in loader:
                 batch = batch.to(device, non_blocking=True)
-                for group in optimizer.param_groups:
-                    group["lr"] = cosine_lr(cfg.lr, step, total_steps, cfg.min_lr, cfg.warmup_steps)
+                set_learning_rate(optimizer, step, total_steps, cfg.min_lr, cfg.warmup_steps)
                 torch.manual_seed(derive_seed(cfg.seed, step))  # dropout: same draws after a resume
                 generator = torch.Generator().manual_seed(derive_seed(cfg.seed, step, 1)) if cfg.augment else None
                 with autocast(device, cfg.amp):
@@ -358,12 +359,7 @@ def pretrain(config: PretrainConfig, progress: bool = True) -> PretrainResult:
                     z, va=va, labels=ids if cfg.loss == "instance" else None, mode=cfg.loss, d_max=cfg.d_max,
                     temperature=cfg.temperature, floor=cfg.floor,
                 )  # fmt: skip
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
-                grad_norm = torch.nn.utils.clip_grad_norm_(parameters, cfg.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
+                grad_norm = optimizer_step(loss, optimizer, scaler, parameters, cfg.grad_clip)
                 value = float(loss.detach())
                 step += 1
                 batch_in_epoch += 1

@@ -111,6 +111,70 @@ def cosine_lr(base: float, step: int, total: int, minimum: float = 0.0, warmup: 
     return minimum + (base - minimum) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+def set_learning_rate(
+    optimizer: torch.optim.Optimizer, step: int, total: int, minimum: float = 0.0, warmup: int = 0
+) -> float:
+    """Set every parameter group's learning rate from the cosine schedule of :func:`cosine_lr`.
+
+    A group's peak rate is its ``base_lr`` entry when present, else its ``initial_lr``, else the
+    rate it was created with (remembered as ``base_lr`` on the first call).
+
+    Returns
+    -------
+    float
+        The rate of the last group.
+    """
+    rate = 0.0
+    for group in optimizer.param_groups:
+        group.setdefault("base_lr", group.get("initial_lr", group["lr"]))
+        rate = group["lr"] = cosine_lr(group["base_lr"], step, total, minimum, warmup)
+    return rate
+
+
+def optimizer_step(
+    loss: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    parameters,
+    clip: float | None,
+) -> float:
+    """Backward pass, gradient clipping and one optimiser step (with gradient scaling on CUDA).
+
+    Parameters
+    ----------
+    loss : torch.Tensor
+        Scalar loss of the batch.
+    optimizer : torch.optim.Optimizer
+    scaler : torch.amp.GradScaler
+        From :func:`grad_scaler` (inactive on the CPU).
+    parameters : iterable of torch.Tensor
+        Parameters whose gradient norm is clipped.
+    clip : float or None
+        Maximum gradient norm (None: no clipping).
+
+    Returns
+    -------
+    float
+        The gradient norm before clipping (NaN when not clipped).
+    """
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    norm = float("nan")
+    if clip is not None:
+        scaler.unscale_(optimizer)
+        norm = float(torch.nn.utils.clip_grad_norm_(parameters, clip))
+    scaler.step(optimizer)
+    scaler.update()
+    return norm
+
+
+def loader_workers(workers: int | None, device: torch.device) -> int:
+    """Loader threads: ``workers`` when given, else 4 on CUDA and 0 on the CPU (reading outpaces training there)."""
+    if workers is not None:
+        return workers
+    return 4 if device.type == "cuda" else 0
+
+
 def save_checkpoint(path: str | Path, state: dict) -> None:
     """Write a checkpoint atomically (temporary file, then rename)."""
     path = Path(path)
