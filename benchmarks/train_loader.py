@@ -32,19 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-
-def make_store(out: Path, subjects: int, scale: float) -> Path:
-    """Synthesize SEED and ingest it (skipped when the store exists)."""
-    from emod_data.ingest import ingest
-    from emod_data.synth import synthesize
-
-    store = out / "store.zarr"
-    if not (store / "zarr.json").exists():
-        synthesize("seed", out / "raw", subjects=subjects, duration_scale=scale, seed=0)
-        report = ingest("seed", out / "raw", store, workers=2)
-        assert report.ok, report.failures
-    return store
+from synthetic_store import make_store
 
 
 def rate(fn, batches: list[list[int]]) -> float:

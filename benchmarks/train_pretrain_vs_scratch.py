@@ -20,6 +20,8 @@ import shutil
 import time
 from pathlib import Path
 
+from synthetic_store import make_store
+
 
 def main() -> None:
     """Run the comparison and print the tables."""
@@ -37,8 +39,6 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench-pvs"))
     args = parser.parse_args()
 
-    from emod_data.ingest import ingest
-    from emod_data.synth import synthesize
     from emod_train.demo import PRETRAIN_CORPORA
     from emod_train.finetune import FinetuneConfig, finetune
     from emod_train.pretrain import PretrainConfig, pretrain
@@ -47,11 +47,7 @@ def main() -> None:
     store = out / "store.zarr"
     timings = {}
     started = time.perf_counter()
-    if not (store / "zarr.json").exists():
-        for corpus in ("seed", *PRETRAIN_CORPORA):
-            synthesize(corpus, out / "raw" / corpus, subjects=args.subjects, duration_scale=args.duration_scale)
-            report = ingest(corpus, out / "raw" / corpus, store, workers=args.workers)
-            assert report.ok, report.failures
+    make_store(out, args.subjects, args.duration_scale, ("seed", *PRETRAIN_CORPORA), args.workers)
     timings["data"] = time.perf_counter() - started
 
     started = time.perf_counter()

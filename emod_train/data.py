@@ -116,6 +116,57 @@ def window_table(
     return table
 
 
+def shared_channels(store, corpora: Sequence[str]) -> list[str]:
+    """Channels every recording of these corpora holds, in the order of their vocabulary ids.
+
+    Parameters
+    ----------
+    store : emod_data.store.Store
+    corpora : sequence of str
+        Corpus names in the store.
+
+    Returns
+    -------
+    list of str
+        Canonical channel names (e.g. SEED and DEAP share DEAP's 32 channels).
+
+    Raises
+    ------
+    DataError
+        A corpus is not in the store, or the corpora share no channel.
+    """
+    recordings = store.recordings
+    common: set[str] | None = None
+    ids: dict[str, int] = {}
+    for corpus in corpora:
+        rows = recordings[recordings["corpus"] == corpus]
+        if not len(rows):
+            raise DataError(f"{store.path}: corpus '{corpus}' is not in the store")
+        for names, numbers in zip(rows["channel_names"], rows["channel_ids"], strict=True):
+            ids.update(zip(map(str, names), map(int, numbers), strict=True))
+            common = set(map(str, names)) if common is None else common & set(map(str, names))
+    if not common:
+        raise DataError(f"{store.path}: corpora {', '.join(corpora)} share no channel")
+    return sorted(common, key=lambda name: ids[name])
+
+
+def channel_ids_of(store, names: Sequence[str]) -> np.ndarray:
+    """Vocabulary ids of canonical channel names (as the store's recordings table records them).
+
+    Raises
+    ------
+    DataError
+        A name no recording of the store holds.
+    """
+    ids: dict[str, int] = {}
+    for names_row, numbers in zip(store.recordings["channel_names"], store.recordings["channel_ids"], strict=True):
+        ids.update(zip(map(str, names_row), map(int, numbers), strict=True))
+    missing = [n for n in names if n not in ids]
+    if missing:
+        raise DataError(f"{store.path}: no recording holds channel '{missing[0]}'")
+    return np.array([ids[n] for n in names], dtype=np.int64)
+
+
 @dataclass
 class SubBatch:
     """Windows of one channel count, ready for one forward pass.
@@ -145,6 +196,22 @@ class SubBatch:
     def pin_memory(self) -> SubBatch:
         """Page-locked copy (DataLoader ``pin_memory=True``)."""
         return SubBatch(self.x.pin_memory(), self.channel_ids.pin_memory(), self.index.pin_memory())
+
+    def select(self, ids: torch.Tensor) -> SubBatch:
+        """The channels with these vocabulary ids, in this order (every window must hold all of them).
+
+        Raises
+        ------
+        DataError
+            A window lacks one of the channels.
+        """
+        ids = ids.to(self.channel_ids.device)
+        match = self.channel_ids.unsqueeze(-1) == ids.view(1, 1, -1)  # (B, C, K)
+        if not bool(match.any(dim=1).all()):
+            raise DataError("a window lacks one of the selected channels")
+        positions = match.to(torch.uint8).argmax(dim=1)  # (B, K)
+        x = torch.gather(self.x, 1, positions.unsqueeze(-1).expand(-1, -1, self.x.shape[-1]))
+        return SubBatch(x, ids.expand(self.x.shape[0], -1).clone(), self.index)
 
 
 @dataclass

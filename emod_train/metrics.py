@@ -50,6 +50,21 @@ def weighted_f1(cm: np.ndarray) -> float:
     return float((f1 * support).sum() / support.sum())
 
 
+def macro_f1(cm: np.ndarray) -> float:
+    """Unweighted mean of the per-class F1 over the classes that occur in the labels or the predictions.
+
+    As scikit-learn's ``f1_score(average="macro")`` without a ``labels`` argument: a class absent
+    from both does not count; one that is predicted but never true counts with F1 = 0.
+    """
+    tp = np.diag(cm).astype(float)
+    predicted, support = cm.sum(axis=0), cm.sum(axis=1)
+    denominator = predicted + support
+    present = denominator > 0
+    if not present.any():
+        return float("nan")
+    return float((2 * tp[present] / denominator[present]).mean())
+
+
 def classification_metrics(y_true, y_pred, n_classes: int) -> dict:
     """All three metrics and the confusion matrix.
 
@@ -62,7 +77,7 @@ def classification_metrics(y_true, y_pred, n_classes: int) -> dict:
     Returns
     -------
     dict
-        ``balanced_accuracy``, ``kappa``, ``weighted_f1``, ``accuracy`` (floats in [0, 1] or
+        ``balanced_accuracy``, ``kappa``, ``weighted_f1``, ``macro_f1``, ``accuracy`` (floats in [0, 1] or
         [-1, 1] for kappa) and ``confusion`` (list of lists).
     """
     cm = confusion_matrix(y_true, y_pred, n_classes)
@@ -71,6 +86,7 @@ def classification_metrics(y_true, y_pred, n_classes: int) -> dict:
         "balanced_accuracy": balanced_accuracy(cm),
         "kappa": cohen_kappa(cm),
         "weighted_f1": weighted_f1(cm),
+        "macro_f1": macro_f1(cm),
         "accuracy": float(np.trace(cm) / total) if total else float("nan"),
         "confusion": cm.tolist(),
     }

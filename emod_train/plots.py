@@ -41,7 +41,7 @@ def plot_loss_curves(records: list[dict], path: str | Path, title: str = "EMOD p
     if epochs:
         ax.plot([r["step"] for r in epochs], [r["loss"] for r in epochs], "o-", label="epoch mean")
     ax.set_xlabel("step")
-    ax.set_ylabel("contrastive loss")
+    ax.set_ylabel("loss")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     if steps or epochs:
@@ -95,6 +95,43 @@ def plot_confusion(confusion, classes, path: str | Path, title: str) -> Path:
             )
     fig.colorbar(image, ax=ax, fraction=0.046, label="share of true class")
     ax.set_title(title)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_cross_corpus(summary, path: str | Path, title: str = "Cross-corpus transfer") -> Path:
+    """Grouped bars of test accuracy (mean ± std) per direction and method.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        Columns ``direction``, ``method``, ``accuracy``, ``accuracy_std`` (fractions).
+    path : path-like
+        PNG to write.
+    title : str
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    plt = _pyplot()
+    directions = list(dict.fromkeys(summary["direction"]))
+    methods = list(dict.fromkeys(summary["method"]))
+    width = 0.8 / max(len(methods), 1)
+    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(directions), 4))
+    for k, method in enumerate(methods):
+        rows = summary[summary["method"] == method].set_index("direction").reindex(directions)
+        positions = [i + (k - (len(methods) - 1) / 2) * width for i in range(len(directions))]
+        ax.bar(positions, 100 * rows["accuracy"], width, yerr=100 * rows["accuracy_std"], capsize=3, label=method)
+    ax.set_xticks(range(len(directions)), [d.replace("_to_", " → ") for d in directions])
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize="small")
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=110)

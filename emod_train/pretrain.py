@@ -27,7 +27,7 @@ import torch
 
 from emod_train.augment import augment
 from emod_train.cache import build_cache
-from emod_train.data import StructuredBatchSampler, WindowDataset, WindowLoader, window_table
+from emod_train.data import StructuredBatchSampler, WindowDataset, WindowLoader, channel_ids_of, window_table
 from emod_train.errors import CheckpointError, DataError
 from emod_train.loss import D_MAX_PAPER, LOSS_MODES, TEMPERATURE, emod_loss
 from emod_train.model import EMODBackbone, EMODConfig, ProjectionHead, count_parameters
@@ -49,7 +49,10 @@ from emod_train.runtime import (
 )
 
 # fields that must match to resume a run (others, such as epochs or workers, may change)
-RESUME_FIELDS = ("corpora", "window", "stride", "rounds", "batch_size", "loss", "d_max", "seed", "model", "augment")
+RESUME_FIELDS = (
+    "corpora", "sessions", "channels", "window", "stride", "rounds", "batch_size", "loss", "d_max", "seed", "model",
+    "augment",
+)  # fmt: skip
 
 
 @dataclass
@@ -64,6 +67,11 @@ class PretrainConfig:
         Output folder.
     corpora : list of str, optional
         Pretraining corpora (all corpora of the store by default).
+    sessions : list of int, optional
+        Keep only these sessions (all by default; the cross-corpus protocol pretrains on session 1).
+    channels : list of str, optional
+        Feed only these channels (canonical names; every recording must hold them), e.g. the
+        channels shared by a source and a target corpus. All of each recording's channels by default.
     window, stride : float
         Window length and step in seconds (stride None: non-overlapping).
     epochs : int
@@ -110,6 +118,8 @@ class PretrainConfig:
     store: str
     out: str
     corpora: list[str] | None = None
+    sessions: list[int] | None = None
+    channels: list[str] | None = None
     window: float = 10.0
     stride: float | None = None
     epochs: int = 100
@@ -192,10 +202,12 @@ def model_config_for(store, overrides: dict | None = None) -> EMODConfig:
         raise ValueError(f"unknown model setting ({exc})") from None
 
 
-def _forward(backbone, head, batch, sfreq: float, cfg: PretrainConfig, generator: torch.Generator | None):
+def _forward(backbone, head, batch, sfreq: float, cfg: PretrainConfig, generator, keep: torch.Tensor | None = None):
     """Embeddings of a batch (sub-batches forwarded separately) and the instance ids."""
     pooled, ids = [], []
     for part in batch.parts:
+        if keep is not None:
+            part = part.select(keep)
         views = 2 if cfg.loss == "instance" else 1
         for _ in range(views):
             x, channel_ids = part.x, part.channel_ids
@@ -255,6 +267,16 @@ def pretrain(config: PretrainConfig, progress: bool = True) -> PretrainResult:
     store = open_store(cfg.store)
     sfreq = float(store.processing.sfreq)
     table = window_table(store, cfg.window, cfg.stride, cfg.corpora)
+    if cfg.sessions is not None:
+        table = table[table["session"].isin(cfg.sessions)]
+    keep = torch.from_numpy(channel_ids_of(store, cfg.channels)).to(device) if cfg.channels else None
+    if keep is not None:
+        lacking = table["recording_id"].map(store.recordings.set_index("recording_id")["channel_names"])
+        lacking = lacking.map(lambda names: not set(cfg.channels) <= set(names))
+        if lacking.any():
+            raise DataError(
+                f"{store.path}: recording '{table['recording_id'][lacking].iloc[0]}' lacks some of the channels"
+            )
     labelled = table[table["region"] >= 0].reset_index(drop=True)
     if not len(labelled):
         raise DataError(f"{store.path}: no window has valence-arousal labels; EMOD pretraining needs them")
@@ -353,7 +375,7 @@ def pretrain(config: PretrainConfig, progress: bool = True) -> PretrainResult:
                 torch.manual_seed(derive_seed(cfg.seed, step))  # dropout: same draws after a resume
                 generator = torch.Generator().manual_seed(derive_seed(cfg.seed, step, 1)) if cfg.augment else None
                 with autocast(device, cfg.amp):
-                    z, ids = _forward(backbone, head, batch, sfreq, cfg, generator)
+                    z, ids = _forward(backbone, head, batch, sfreq, cfg, generator, keep)
                 va = _targets(batch, cfg)
                 loss = emod_loss(
                     z, va=va, labels=ids if cfg.loss == "instance" else None, mode=cfg.loss, d_max=cfg.d_max,

@@ -1,0 +1,44 @@
+"""Synthetic stores shared by the benchmarks (imported by the scripts next to it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def make_store(
+    out: Path, subjects: int, scale: float, corpora: tuple[str, ...] = ("seed",), workers: int = 2, seed: int = 0
+) -> Path:
+    """Synthesize corpora into ``out/raw/<corpus>`` and ingest them into ``out/store.zarr``.
+
+    Skipped when the store exists already (delete ``out`` to rebuild it).
+
+    Parameters
+    ----------
+    out : pathlib.Path
+        Benchmark folder.
+    subjects : int
+        Subjects per corpus.
+    scale : float
+        Trial durations as a fraction of the real ones.
+    corpora : tuple of str
+        Synthetic corpus names (``emod-data synth --list``).
+    workers : int
+        Ingest processes.
+    seed : int
+        Seed of the synthetic signals.
+
+    Returns
+    -------
+    pathlib.Path
+        The store.
+    """
+    from emod_data.ingest import ingest
+    from emod_data.synth import synthesize
+
+    store = out / "store.zarr"
+    if not (store / "zarr.json").exists():
+        for corpus in corpora:
+            synthesize(corpus, out / "raw" / corpus, subjects=subjects, duration_scale=scale, seed=seed)
+            report = ingest(corpus, out / "raw" / corpus, store, workers=workers)
+            assert report.ok, report.failures
+    return store

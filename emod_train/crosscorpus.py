@@ -1,0 +1,602 @@
+"""The cross-corpus protocol of SCMM, runnable for SCMM, EMOD and no pretraining on identical splits.
+
+Per direction (source -> target, e.g. SEED -> SEED-IV; see ``emod_train/protocols/cross_corpus.toml``):
+
+1. channels: those every recording of both corpora holds (:func:`emod_train.data.shared_channels`),
+   in vocabulary order; every method sees exactly these;
+2. pretraining on the source corpus (session 1, all subjects): SCMM on DE features
+   (:func:`emod_train.scmm_pretrain.pretrain_scmm`, the direction's a, sigma, t) and/or EMOD on the
+   raw windows (:func:`emod_train.pretrain.pretrain`);
+3. per target subject (session 1): the first 9 trials of the direction's classes fine-tune, the
+   remaining trials test; of the 9, the last trial of every class that has two or more is held
+   out as validation and selects the epoch (highest validation accuracy, the earliest on ties).
+   Test data never select anything;
+4. accuracy and macro F1 on the test trials per subject, then mean and standard deviation over
+   subjects (and seeds) per direction and method.
+
+Methods: ``scmm`` (SCMM-pretrained encoder), ``scmm_scratch`` (the same encoder, random
+initialisation: the no-pretraining baseline), ``emod`` (EMOD-pretrained backbone) and
+``emod_scratch``. Outputs in ``out``: ``results.json``, ``results.md``, ``subjects.csv`` (one row
+per direction, method, subject and seed), ``cross_corpus.png`` and one folder per direction with
+the pretraining runs.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from emod_train.errors import CheckpointError, TaskError
+from emod_train.metrics import classification_metrics
+from emod_train.runtime import (
+    derive_seed,
+    environment,
+    load_checkpoint,
+    progress_bar,
+    resolve_device,
+    tune_cpu_allocator,
+)
+from emod_train.tasks import Task, _natural_key
+
+PROTOCOL_FILE = Path(__file__).parent / "protocols" / "cross_corpus.toml"
+"""The shipped protocol (SCMM's four directions)."""
+
+METHODS = ("scmm", "scmm_scratch", "emod", "emod_scratch")
+"""Methods the protocol can run."""
+
+
+@dataclass(frozen=True)
+class Direction:
+    """One source -> target direction.
+
+    Attributes
+    ----------
+    name, title : str
+    source, target : tuple of str
+        Accepted corpus names, in order of preference.
+    classes : tuple of str
+        Target classes (label k = position k); windows of other classes are dropped.
+    a, sigma, t : float
+        SCMM's soft-weight scale, sharpness and temperature for this direction.
+    """
+
+    name: str
+    title: str
+    source: tuple[str, ...]
+    target: tuple[str, ...]
+    classes: tuple[str, ...]
+    a: float
+    sigma: float
+    t: float
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """The cross-corpus protocol: windows, sessions, split rule and directions.
+
+    Attributes
+    ----------
+    window : float
+        Seconds per sample.
+    source_sessions : tuple of int
+        Source sessions used for pretraining.
+    target_session : int
+        Target session split into fine-tuning and test trials.
+    finetune_trials : int
+        Leading trials of each target subject that fine-tune (the rest test).
+    val_per_class : int
+        Trials per class taken from the end of the fine-tuning trials for validation (when the
+        class keeps at least one training trial).
+    directions : dict of str to Direction
+    path : pathlib.Path
+    """
+
+    window: float
+    source_sessions: tuple[int, ...]
+    target_session: int
+    finetune_trials: int
+    val_per_class: int
+    directions: dict[str, Direction]
+    path: Path
+
+
+def load_protocol(path: str | Path | None = None) -> Protocol:
+    """Read a protocol file (the shipped one by default).
+
+    Raises
+    ------
+    TaskError
+        One line naming the file and the problem.
+    """
+    path = Path(path) if path is not None else PROTOCOL_FILE
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TaskError(f"{path}: protocol file not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise TaskError(f"{path}: not valid TOML ({exc})") from None
+    head, directions = data.get("protocol"), data.get("directions")
+    if not isinstance(head, dict) or not isinstance(directions, dict) or not directions:
+        raise TaskError(f"{path}: needs a [protocol] table and at least one [directions.NAME] table")
+    try:
+        parsed = {}
+        for name, d in directions.items():
+            listed = {k: tuple([d[k]] if isinstance(d[k], str) else d[k]) for k in ("source", "target", "classes")}
+            if len(listed["classes"]) < 2:
+                raise ValueError("classes needs at least 2 names")
+            values = {k: float(d[k]) for k in ("a", "sigma", "t")}
+            if min(values.values()) <= 0:
+                raise ValueError("a, sigma and t must be positive")
+            parsed[name] = Direction(name=name, title=str(d.get("title", name)), **listed, **values)
+        protocol = Protocol(
+            window=float(head["window"]),
+            source_sessions=tuple(int(s) for s in head["source_sessions"]),
+            target_session=int(head["target_session"]),
+            finetune_trials=int(head["finetune_trials"]),
+            val_per_class=int(head.get("val_per_class", 1)),
+            directions=parsed,
+            path=path,
+        )
+    except KeyError as exc:
+        raise TaskError(f"{path}: field {exc} is missing") from None
+    except (TypeError, ValueError) as exc:
+        raise TaskError(f"{path}: {exc}") from None
+    if protocol.window <= 0 or protocol.finetune_trials < 2 or protocol.val_per_class < 0:
+        raise TaskError(f"{path}: window must be positive, finetune_trials >= 2 and val_per_class >= 0")
+    return protocol
+
+
+def _first_present(names, present, role: str, direction: Direction, store) -> str:
+    for name in names:
+        if name in present:
+            return name
+    raise TaskError(
+        f"{store.path}: direction {direction.name} needs a {role} corpus {' or '.join(names)} "
+        f"(the store holds {', '.join(sorted(present)) or 'nothing'})"
+    )
+
+
+def target_labels(windows: pd.DataFrame, direction: Direction, path: Path) -> np.ndarray:
+    """Class index of each target window under the direction's classes (-1: another class, dropped)."""
+    task = Task(
+        name=direction.name, title=direction.title, corpora=direction.target, window=1.0, stride=None,
+        classes=direction.classes, label="class_name", other_classes="drop", split_by="trial", path=path,
+    )  # fmt: skip
+    return task.labels(windows)
+
+
+def subject_parts(windows: pd.DataFrame, labels: np.ndarray, protocol: Protocol) -> dict[str, dict[str, np.ndarray]]:
+    """Per target subject, the positions of its train, val and test windows.
+
+    Trials are ordered by number; only trials of the direction's classes count. The first
+    ``finetune_trials`` fine-tune, the rest test; of the fine-tuning trials, the last
+    ``val_per_class`` trials of each class that keeps a training trial validate.
+
+    Returns
+    -------
+    dict
+        ``{subject: {"train": positions, "val": positions, "test": positions, "trials": {...}}}``;
+        subjects without a test trial are left out.
+    """
+    out = {}
+    frame = windows.assign(_label=labels, _pos=np.arange(len(windows)))
+    frame = frame[frame["_label"] >= 0]
+    for subject, rows in frame.groupby("subject", sort=False):
+        trial_label = rows.groupby("trial")["_label"].first()
+        trials = sorted(trial_label.index, key=lambda v: _natural_key(str(v)))
+        finetune, test = trials[: protocol.finetune_trials], trials[protocol.finetune_trials :]
+        if not test:
+            continue
+        val = []
+        for label in sorted(set(trial_label[finetune])):
+            of_class = [t for t in finetune if trial_label[t] == label]
+            if len(of_class) > protocol.val_per_class:
+                val += of_class[len(of_class) - protocol.val_per_class :]
+        train = [t for t in finetune if t not in val]
+        positions = {k: rows.loc[rows["trial"].isin(v), "_pos"].to_numpy().copy() for k, v in
+                     (("train", train), ("val", val), ("test", test))}  # fmt: skip
+        positions["trials"] = {"train": train, "val": val, "test": test}
+        out[str(subject)] = positions
+    return dict(sorted(out.items(), key=lambda item: _natural_key(item[0])))
+
+
+@dataclass
+class CrossCorpusConfig:
+    """Settings of a cross-corpus run.
+
+    Parameters
+    ----------
+    store : str
+        Store holding the source and target corpora.
+    out : str
+        Output folder.
+    protocol : str, optional
+        Protocol file (the shipped SCMM protocol by default).
+    directions : list of str, optional
+        Direction names (all of the protocol by default).
+    methods : list of str
+        Of :data:`METHODS`.
+    scmm_epochs, scmm_batch_size : int
+        SCMM pretraining: 200 epochs, batch 256 (the paper's).
+    emod_epochs, emod_batch_size, emod_steps_per_epoch : int
+        EMOD pretraining on the source corpus (default 20 epochs of batch 288, one pass each).
+    emod_model : dict
+        Overrides of :class:`~emod_train.model.EMODConfig` (e.g. a smaller model on a CPU).
+    finetune_epochs, finetune_batch_size : int
+        Per-subject fine-tuning: 30 epochs, batch 32.
+    finetune_lr, weight_decay : float
+        Adam at 5e-4, weight decay 3e-4, for every method.
+    seeds, seed : int
+        Fine-tuning runs per subject with seeds ``seed, seed + 1, ...`` (pretraining uses ``seed``).
+    device : str
+    cache_dir : str, optional
+        Feature and signal cache root.
+    """
+
+    store: str
+    out: str
+    protocol: str | None = None
+    directions: list[str] | None = None
+    methods: list[str] = field(default_factory=lambda: ["scmm", "scmm_scratch", "emod"])
+    scmm_epochs: int = 200
+    scmm_batch_size: int = 256
+    emod_epochs: int = 20
+    emod_batch_size: int = 288
+    emod_steps_per_epoch: int | None = None
+    emod_model: dict = field(default_factory=dict)
+    finetune_epochs: int = 30
+    finetune_batch_size: int = 32
+    finetune_lr: float = 5e-4
+    weight_decay: float = 3e-4
+    seeds: int = 1
+    seed: int = 0
+    device: str = "auto"
+    cache_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown or not self.methods:
+            raise ValueError(f"methods must be among {', '.join(METHODS)} (got {', '.join(self.methods) or 'none'})")
+        if min(self.scmm_epochs, self.emod_epochs, self.finetune_epochs, self.seeds, self.finetune_batch_size) < 1:
+            raise ValueError("epochs, seeds and batch sizes must be at least 1")
+
+    def to_dict(self) -> dict:
+        """Plain-value form (written to results.json)."""
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class CrossCorpusResult:
+    """Outcome of a cross-corpus run.
+
+    Attributes
+    ----------
+    out : pathlib.Path
+    summary : pandas.DataFrame
+        One row per direction and method: accuracy and macro F1 mean and std (over subjects and seeds).
+    subjects : pandas.DataFrame
+        One row per direction, method, subject and seed.
+    table : str
+        The markdown results table.
+    """
+
+    out: Path
+    summary: pd.DataFrame
+    subjects: pd.DataFrame
+    table: str
+
+
+def _fit(make_model, forward, data: dict, n_classes: int, cfg: CrossCorpusConfig, seed: int, device) -> dict:
+    """Fine-tune one model on ``data["train"]``, select the epoch on ``data["val"]``, test on ``data["test"]``."""
+    torch.manual_seed(seed)
+    model = make_model().to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.finetune_lr, weight_decay=cfg.weight_decay)
+    x_train, y_train = data["train"]
+    n = len(y_train)
+    rng = np.random.default_rng(seed)
+
+    def predict(x: torch.Tensor) -> np.ndarray:
+        model.eval()
+        with torch.no_grad():
+            return torch.cat([forward(model, x[i : i + 256]) for i in range(0, len(x), 256)]).argmax(1).cpu().numpy()
+
+    best = {"accuracy": -1.0, "epoch": cfg.finetune_epochs, "state": None}
+    reset = getattr(getattr(model, "head", None), "reset_batch_statistics", None)
+    for epoch in range(cfg.finetune_epochs):
+        model.train()
+        if reset is not None:
+            reset()  # evaluation uses this epoch's batch statistics (see emod_train.model.ClassifierHead)
+        order = rng.permutation(n)
+        for start in range(0, n, cfg.finetune_batch_size):
+            chosen = order[start : start + cfg.finetune_batch_size]
+            if len(chosen) < 2:  # BatchNorm needs two samples
+                continue
+            loss = F.cross_entropy(forward(model, x_train[chosen]), y_train[chosen])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        x_val, y_val = data["val"]
+        if len(y_val):
+            accuracy = float((predict(x_val) == y_val.cpu().numpy()).mean())
+            if accuracy > best["accuracy"]:
+                best = {"accuracy": accuracy, "epoch": epoch + 1, "state": copy.deepcopy(model.state_dict())}
+    if best["state"] is not None:
+        model.load_state_dict(best["state"])
+    x_test, y_test = data["test"]
+    test = classification_metrics(y_test.cpu().numpy(), predict(x_test), n_classes)
+    return {"best_epoch": best["epoch"], "val_accuracy": best["accuracy"] if len(data["val"][1]) else None, **test}
+
+
+def _scaled(features: np.ndarray, parts: dict) -> np.ndarray:
+    """Min-max scaling per feature column fitted on the subject's fine-tuning windows only (no test data)."""
+    fit = np.concatenate([parts["train"], parts["val"]])
+    low, high = features[fit].min(axis=0), features[fit].max(axis=0)
+    span = np.where(high > low, high - low, 1.0)
+    return ((features - low) / span).astype(np.float32)
+
+
+@dataclass
+class _Direction:
+    """What the methods of one direction share: corpora, channels, target windows, labels and parts."""
+
+    direction: Direction
+    source: str
+    target: str
+    channels: list[str]
+    keep: torch.Tensor
+    windows: pd.DataFrame
+    labels: np.ndarray
+    parts: dict
+    folder: Path
+
+
+def _resumable(folder: Path, make_run):
+    """Run ``make_run(folder, resume)``, resuming an interrupted run; restart one made with other settings."""
+    import shutil
+
+    try:
+        return make_run(folder, (folder / "last.pt").exists())
+    except CheckpointError:
+        shutil.rmtree(folder, ignore_errors=True)
+        return make_run(folder, False)
+
+
+def _scmm_models(cfg: CrossCorpusConfig, protocol: Protocol, d: _Direction, method: str, progress: bool, info: dict):
+    """``make_model`` and ``forward`` of an SCMM method (pretraining on the source first for ``scmm``)."""
+    from emod_train.scmm import SCMMClassifier, SCMMEncoder
+    from emod_train.scmm_pretrain import SCMMPretrainConfig, encoder_from_checkpoint, pretrain_scmm
+
+    pretrained = None
+    if method == "scmm":
+
+        def run(folder: Path, resume: bool):
+            settings = SCMMPretrainConfig(
+                store=cfg.store, out=str(folder), corpora=[d.source], sessions=list(protocol.source_sessions),
+                channels=d.channels, window=protocol.window, epochs=cfg.scmm_epochs, batch_size=cfg.scmm_batch_size,
+                a=d.direction.a, sigma=d.direction.sigma, t=d.direction.t, seed=cfg.seed, device=cfg.device,
+                cache_dir=cfg.cache_dir, resume=resume,
+            )  # fmt: skip
+            return pretrain_scmm(settings, progress=progress)
+
+        result = _resumable(d.folder / "scmm-pretrain", run)
+        pretrained, _ = encoder_from_checkpoint(result.checkpoint)
+        info["scmm_pretrain_loss_first_last"] = [result.epoch_losses[0], result.epoch_losses[-1]]
+    n_channels, n_classes = len(d.channels), len(d.direction.classes)
+
+    def make_model():
+        encoder = copy.deepcopy(pretrained) if pretrained is not None else SCMMEncoder(n_channels)
+        return SCMMClassifier(encoder, n_classes)
+
+    def forward(model, x):
+        return model(x)
+
+    return make_model, forward
+
+
+def _emod_models(
+    cfg: CrossCorpusConfig, protocol: Protocol, d: _Direction, method: str, progress: bool, info: dict, store, device
+):
+    """``make_model`` and ``forward`` of an EMOD method (pretraining on the source first for ``emod``)."""
+    from emod_train.finetune import load_backbone
+    from emod_train.model import EMODClassifier, EMODConfig
+    from emod_train.pretrain import PretrainConfig, model_config_for, pretrain
+
+    checkpoint = None
+    model_config = model_config_for(store, cfg.emod_model)
+    if method == "emod":
+
+        def run(folder: Path, resume: bool):
+            settings = PretrainConfig(
+                store=cfg.store, out=str(folder), corpora=[d.source], sessions=list(protocol.source_sessions),
+                channels=d.channels, window=protocol.window, epochs=cfg.emod_epochs, batch_size=cfg.emod_batch_size,
+                steps_per_epoch=cfg.emod_steps_per_epoch, model=cfg.emod_model, seed=cfg.seed, device=cfg.device,
+                cache_dir=cfg.cache_dir, resume=resume,
+            )  # fmt: skip
+            return pretrain(settings, progress=progress)
+
+        result = _resumable(d.folder / "emod-pretrain", run)
+        checkpoint = result.checkpoint
+        model_config = EMODConfig.from_dict(load_checkpoint(checkpoint)["model_config"])
+        info["emod_pretrain_loss_first_last"] = [result.epoch_losses[0], result.epoch_losses[-1]]
+    n_classes, ids, sfreq = len(d.direction.classes), d.keep.to(device), float(store.processing.sfreq)
+
+    def make_model():
+        model = EMODClassifier(model_config, n_classes)
+        if checkpoint is not None:
+            load_backbone(model, checkpoint)
+        return model
+
+    def forward(model, x):
+        return model(x, ids.expand(x.shape[0], -1), sfreq)
+
+    return make_model, forward
+
+
+def _emod_inputs(store, d: _Direction, cache_dir) -> torch.Tensor:
+    """Raw target windows on the shared channels, (n_windows, channels, samples); zeros for dropped classes."""
+    from emod_train.cache import build_cache
+    from emod_train.data import WindowDataset
+
+    positions = np.flatnonzero(d.labels >= 0)
+    labelled = d.windows.iloc[positions].reset_index(drop=True)
+    dataset = WindowDataset(labelled, store, build_cache(store, labelled, cache_dir))
+    raw = torch.zeros((len(d.windows), len(d.channels), dataset.length))
+    for part in dataset.__getitems__(np.arange(len(labelled))).parts:
+        raw[torch.from_numpy(positions)[part.index]] = part.select(d.keep).x
+    return raw
+
+
+def _prepare(store, protocol: Protocol, direction: Direction, out: Path) -> _Direction:
+    """Corpora, shared channels, target windows, labels and per-subject parts of a direction."""
+    from emod_train.data import channel_ids_of, shared_channels, window_table
+
+    present = set(store.recordings["corpus"].unique()) if len(store.recordings) else set()
+    source = _first_present(direction.source, present, "source", direction, store)
+    target = _first_present(direction.target, present, "target", direction, store)
+    channels = shared_channels(store, [source, target])
+    windows = window_table(store, protocol.window, None, [target])
+    windows = windows[windows["session"] == protocol.target_session].reset_index(drop=True)
+    labels = target_labels(windows, direction, protocol.path)
+    parts = subject_parts(windows, labels, protocol)
+    if not parts:
+        raise TaskError(
+            f"{store.path}: no {target} subject has more than {protocol.finetune_trials} trials of the classes "
+            f"{', '.join(direction.classes)} in session {protocol.target_session}"
+        )
+    keep = torch.from_numpy(channel_ids_of(store, channels))
+    return _Direction(direction, source, target, channels, keep, windows, labels, parts, out / direction.name)
+
+
+def run_cross_corpus(config: CrossCorpusConfig, progress: bool = True) -> CrossCorpusResult:
+    """Run the cross-corpus protocol for every direction and method and write the results table.
+
+    Parameters
+    ----------
+    config : CrossCorpusConfig
+    progress : bool
+        Show rich progress bars on standard error.
+
+    Returns
+    -------
+    CrossCorpusResult
+
+    Raises
+    ------
+    TaskError
+        Bad protocol file, unknown direction, or a store lacking a corpus or a usable subject.
+    """
+    from emod_data.store import open_store
+    from emod_train.features import de_features
+    from emod_train.plots import plot_cross_corpus
+
+    cfg = config
+    protocol = load_protocol(cfg.protocol)
+    names = cfg.directions or list(protocol.directions)
+    unknown = [n for n in names if n not in protocol.directions]
+    if unknown:
+        raise TaskError(f"{protocol.path}: no direction '{unknown[0]}' (it has {', '.join(protocol.directions)})")
+    device = resolve_device(cfg.device)
+    if device.type == "cpu":
+        tune_cpu_allocator()
+    store = open_store(cfg.store)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    prepared = [_prepare(store, protocol, protocol.directions[name], out) for name in names]  # fail early
+    rows, details, started = [], {}, time.perf_counter()
+    for d in prepared:
+        name = d.direction.name
+        info = details[name] = {
+            "source": d.source, "target": d.target, "channels": d.channels, "a": d.direction.a,
+            "sigma": d.direction.sigma, "t": d.direction.t, "subjects": {s: p["trials"] for s, p in d.parts.items()},
+        }  # fmt: skip
+        y_all = torch.from_numpy(d.labels)
+        features = raw = None
+        for method in cfg.methods:
+            if method.startswith("scmm"):
+                if features is None:
+                    features = np.asarray(de_features(store, d.windows, d.channels, cache_dir=cfg.cache_dir))
+                make_model, forward = _scmm_models(cfg, protocol, d, method, progress, info)
+            else:
+                if raw is None:
+                    raw = _emod_inputs(store, d, cfg.cache_dir)
+                make_model, forward = _emod_models(cfg, protocol, d, method, progress, info, store, device)
+            with progress_bar(progress) as bar:
+                task = bar.add_task(f"{name} {method}", total=len(d.parts) * cfg.seeds, info="") if bar else None
+                for number, (subject, part) in enumerate(d.parts.items()):
+                    x = torch.from_numpy(_scaled(features, part)) if method.startswith("scmm") else raw
+                    data = {k: (x[part[k]].to(device), y_all[part[k]].to(device)) for k in ("train", "val", "test")}
+                    for run_index in range(cfg.seeds):
+                        seed = cfg.seed + run_index
+                        fitted = _fit(
+                            make_model, forward, data, len(d.direction.classes), cfg, derive_seed(seed, number), device
+                        )
+                        rows.append({
+                            "direction": name, "method": method, "subject": subject, "seed": seed,
+                            "train_windows": len(part["train"]), "val_windows": len(part["val"]),
+                            "test_windows": len(part["test"]), **{k: v for k, v in fitted.items() if k != "confusion"},
+                        })  # fmt: skip
+                        if bar is not None:
+                            bar.update(task, advance=1, info=f"subject {subject} acc {fitted['accuracy']:.3f}")
+    subjects = pd.DataFrame(rows)
+    summary = (
+        subjects.groupby(["direction", "method"], sort=False)
+        .agg(
+            accuracy=("accuracy", "mean"), accuracy_std=("accuracy", lambda v: float(np.std(v))),
+            macro_f1=("macro_f1", "mean"), macro_f1_std=("macro_f1", lambda v: float(np.std(v))),
+            runs=("accuracy", "size"),
+        )
+        .reset_index()
+    )  # fmt: skip
+    table = results_table(summary, protocol, cfg)
+    subjects.to_csv(out / "subjects.csv", index=False)
+    (out / "results.md").write_text(table)
+    (out / "results.json").write_text(
+        json.dumps(
+            {
+                "config": cfg.to_dict(), "protocol": str(protocol.path), "directions": details,
+                "summary": summary.to_dict("records"), "seconds": round(time.perf_counter() - started, 1),
+                "device": str(device), "environment": environment(),
+            },
+            indent=1, default=str,
+        )
+    )  # fmt: skip
+    plot_cross_corpus(summary, out / "cross_corpus.png")
+    return CrossCorpusResult(out=out, summary=summary, subjects=subjects, table=table)
+
+
+def results_table(summary: pd.DataFrame, protocol: Protocol, cfg: CrossCorpusConfig) -> str:
+    """Markdown table: one row per direction, accuracy / macro F1 (mean ± std, %) per method."""
+    methods = list(dict.fromkeys(summary["method"]))
+    lines = [
+        "### Cross-corpus transfer",
+        "",
+        f"Accuracy / macro F1 in % on each target subject's trials after the first {protocol.finetune_trials} "
+        f"(session {protocol.target_session}), mean ± std over subjects × {cfg.seeds} seed(s); "
+        "epochs selected on validation trials only.",
+        "",
+        "| direction | " + " | ".join(methods) + " |",
+        "| --- |" + " --- |" * len(methods),
+    ]
+    for direction, rows in summary.groupby("direction", sort=False):
+        cells = []
+        for method in methods:
+            row = rows[rows["method"] == method]
+            if not len(row):
+                cells.append("")
+                continue
+            r = row.iloc[0]
+            accuracy = f"{100 * r.accuracy:.1f} ± {100 * r.accuracy_std:.1f}"
+            cells.append(f"{accuracy} / {100 * r.macro_f1:.1f} ± {100 * r.macro_f1_std:.1f}")
+        title = protocol.directions[direction].title
+        lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
