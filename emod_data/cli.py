@@ -226,8 +226,13 @@ def demo_command(
     from emod_data.store import open_store
 
     try:
-        path = build_demo_store(out_dir, subjects=subjects, duration_scale=duration_scale, workers=workers,
-                                log=lambda line: console.print(line, highlight=False))
+        path = build_demo_store(
+            out_dir,
+            subjects=subjects,
+            duration_scale=duration_scale,
+            workers=workers,
+            log=lambda line: console.print(line, highlight=False),
+        )
         store = open_store(path)
         report = inspect_store(path, report_dir=out_dir / "report", workers=workers, progress=True)
     except EmodDataError as exc:

@@ -130,16 +130,23 @@ def tasks_command() -> None:
 def pretrain_command(
     store: Annotated[Path, typer.Option("--store", help="Store folder written by emod-data ingest.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder (checkpoints, metrics, plots).")],
+    method: Annotated[str, typer.Option(help="emod (raw windows, V-A soft contrast) or scmm (DE features).")] = "emod",
     corpora: Annotated[str | None, typer.Option(help="Comma-separated corpora (default: all in the store).")] = None,
-    window: Annotated[float, typer.Option(help="Window length in seconds.")] = 10.0,
+    sessions: Annotated[str | None, typer.Option(help="Comma-separated sessions to keep (default: all).")] = None,
+    channels: Annotated[str | None, typer.Option(help="Comma-separated channel names to feed (default: all).")] = None,
+    window: Annotated[float | None, typer.Option(help="Window length in seconds (emod 10, scmm 1).")] = None,
     stride: Annotated[float | None, typer.Option(help="Step between windows in seconds (default: window).")] = None,
-    epochs: Annotated[int, typer.Option(help="Epochs.")] = 100,
-    batch_size: Annotated[int, typer.Option(help="Target batch size (sets the rounds per corpus).")] = 288,
+    epochs: Annotated[int | None, typer.Option(help="Epochs (emod 100, scmm 200).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size (emod 288, sets the rounds; scmm 256).")] = None,
     rounds: Annotated[int | None, typer.Option(help="Rounds m per corpus and batch (overrides --batch-size).")] = None,
     steps_per_epoch: Annotated[int | None, typer.Option(help="Batches per epoch (default: one pass).")] = None,
-    lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW, cosine).")] = 5e-4,
-    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 1e-4,
-    grad_clip: Annotated[float, typer.Option(help="Gradient norm clipping.")] = 3.0,
+    lr: Annotated[float, typer.Option(help="Learning rate (emod: AdamW peak, cosine; scmm: Adam).")] = 5e-4,
+    weight_decay: Annotated[float | None, typer.Option(help="Weight decay (emod 1e-4, scmm 3e-4).")] = None,
+    grad_clip: Annotated[float, typer.Option(help="Gradient norm clipping (emod).")] = 3.0,
+    scmm_a: Annotated[float, typer.Option("--a", help="SCMM soft-weight scale a.")] = 0.75,
+    scmm_sigma: Annotated[float, typer.Option("--sigma", help="SCMM soft-weight sharpness sigma.")] = 0.5,
+    scmm_t: Annotated[float, typer.Option("--t", help="SCMM temperature t.")] = 0.5,
+    mask_ratio: Annotated[float, typer.Option(help="SCMM hybrid masking ratio.")] = 0.5,
     loss: Annotated[str, typer.Option(help="soft (EMOD), hard (SupCon) or instance.")] = "soft",
     d_max: Annotated[float, typer.Option(help="Soft-weight range; 13.49 is the released code's.")] = 5.0,
     temperature: Annotated[float, typer.Option(help="Contrastive temperature.")] = 0.07,
@@ -156,19 +163,35 @@ def pretrain_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print tracebacks of errors.")] = False,
 ) -> None:
-    """Pretrain EMOD on a store: structured cross-corpus batches, soft-weighted contrastive loss.
+    """Pretrain EMOD (default) or SCMM (--method scmm) on a store.
 
+    EMOD: structured cross-corpus batches of raw windows, soft-weighted supervised contrastive loss.
+    SCMM: differential-entropy features of 1 s windows, hybrid masking, soft contrastive and
+    reconstruction losses (self-supervised; --a, --sigma, --t, --mask-ratio).
     Writes config.json, metrics.jsonl, last.pt, checkpoints/epoch-NNN.pt and loss.png to --out.
     Exit codes: 0 done, 2 usage or data error (one line on standard error).
     """
     from emod_train.pretrain import PretrainConfig, loss_trend, pretrain
 
+    if method not in ("emod", "scmm"):
+        _fail(typer.BadParameter(f"--method must be emod or scmm (got {method!r})"))
+    session_list = [int(v) for v in _corpora(sessions)] if sessions else None
+    channel_list = _corpora(channels)
+    if method == "scmm":
+        _pretrain_scmm(
+            store, out_dir, corpora, session_list, channel_list, window or 1.0, epochs or 200, batch_size or 256, lr,
+            3e-4 if weight_decay is None else weight_decay, scmm_a, scmm_sigma, scmm_t, mask_ratio, seed, device,
+            cache_dir, resume, quiet, verbose,
+        )  # fmt: skip
+        return
     overrides = _model_overrides(model)
     try:
         config = PretrainConfig(
-            store=str(store), out=str(out_dir), corpora=_corpora(corpora), window=window, stride=stride,
-            epochs=epochs, batch_size=batch_size, rounds=rounds, steps_per_epoch=steps_per_epoch, lr=lr,
-            weight_decay=weight_decay, grad_clip=grad_clip, loss=loss, d_max=d_max, temperature=temperature,
+            store=str(store), out=str(out_dir), corpora=_corpora(corpora), sessions=session_list,
+            channels=channel_list, window=window or 10.0, stride=stride, epochs=epochs or 100,
+            batch_size=batch_size or 288, rounds=rounds, steps_per_epoch=steps_per_epoch, lr=lr,
+            weight_decay=1e-4 if weight_decay is None else weight_decay, grad_clip=grad_clip, loss=loss, d_max=d_max,
+            temperature=temperature,
             augment=augment, seed=seed, device=device, amp=amp, workers=workers,
             cache_dir=str(cache_dir) if cache_dir else None, cache=cache, checkpoint_every=checkpoint_every,
             resume=resume, model=overrides,
@@ -183,6 +206,83 @@ def pretrain_command(
         + (f"; change since epoch 1: {100 * trend:+.1f} %" if trend == trend else "")
     )
     out.print(f"checkpoint: {result.checkpoint}")
+
+
+def _pretrain_scmm(
+    store, out_dir, corpora, sessions, channels, window, epochs, batch_size, lr, weight_decay, a, sigma, t, ratio,
+    seed, device, cache_dir, resume, quiet, verbose,
+) -> None:  # fmt: skip
+    from emod_train.scmm_pretrain import SCMMPretrainConfig, pretrain_scmm
+
+    try:
+        config = SCMMPretrainConfig(
+            store=str(store), out=str(out_dir), corpora=_corpora(corpora), sessions=sessions, channels=channels,
+            window=window, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, a=a, sigma=sigma,
+            t=t, ratio=ratio, seed=seed, device=device, cache_dir=str(cache_dir) if cache_dir else None,
+            resume=resume,
+        )  # fmt: skip
+        result = pretrain_scmm(config, progress=not quiet)
+    except _expected_errors() as exc:
+        _fail(exc, verbose)
+    losses = ", ".join(f"{v:.4f}" for v in result.epoch_losses[-5:])
+    out.print(
+        f"pretrained SCMM on {result.windows} DE samples x {len(result.channels)} channels; "
+        f"epoch losses (last 5): {losses}"
+    )
+    out.print(f"checkpoint: {result.checkpoint}")
+
+
+@app.command("crosscorpus")
+def crosscorpus_command(
+    store: Annotated[Path, typer.Option("--store", help="Store holding the source and target corpora.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder (results table, plot, pretraining runs).")],
+    directions: Annotated[
+        str | None, typer.Option(help="Comma-separated directions (default: all of the protocol).")
+    ] = None,
+    methods: Annotated[str, typer.Option(help="Comma-separated: scmm, scmm_scratch, emod, emod_scratch.")] = (
+        "scmm,scmm_scratch,emod"
+    ),
+    protocol: Annotated[Path | None, typer.Option(help="Protocol TOML (default: SCMM's four directions).")] = None,
+    scmm_epochs: Annotated[int, typer.Option(help="SCMM pretraining epochs.")] = 200,
+    scmm_batch_size: Annotated[int, typer.Option(help="SCMM pretraining batch size.")] = 256,
+    emod_epochs: Annotated[int, typer.Option(help="EMOD pretraining epochs.")] = 20,
+    emod_batch_size: Annotated[int, typer.Option(help="EMOD pretraining batch size.")] = 288,
+    emod_steps_per_epoch: Annotated[int | None, typer.Option(help="EMOD batches per epoch (default: a pass).")] = None,
+    emod_model: Annotated[str | None, typer.Option(help="EMOD backbone overrides, e.g. 'dim=32,depth=1'.")] = None,
+    finetune_epochs: Annotated[int, typer.Option(help="Fine-tuning epochs per target subject.")] = 30,
+    finetune_batch_size: Annotated[int, typer.Option(help="Fine-tuning batch size.")] = 32,
+    finetune_lr: Annotated[float, typer.Option(help="Fine-tuning learning rate (Adam).")] = 5e-4,
+    seeds: Annotated[int, typer.Option(help="Fine-tuning runs per subject (seeds seed..seed+N-1).")] = 1,
+    seed: Annotated[int, typer.Option(help="First seed (pretraining uses it too).")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    cache_dir: Annotated[Path | None, typer.Option(help="Cache root (default ~/.cache/emod_train).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print tracebacks of errors.")] = False,
+) -> None:
+    """Cross-corpus transfer (SCMM's protocol) for SCMM, EMOD and no pretraining on identical splits.
+
+    Per direction (SEED->SEED-IV, SEED-IV->SEED, DEAP->SEED, SEED->DEAP): pretrain on the source
+    corpus (session 1) on the channels both corpora share, then per target subject fine-tune on
+    its first 9 trials (the last trial of each class selects the epoch) and test on the rest.
+    Writes results.md, results.json, subjects.csv and cross_corpus.png to --out and prints the table.
+    Exit codes: 0 done, 2 usage or data error.
+    """
+    from emod_train.crosscorpus import CrossCorpusConfig, run_cross_corpus
+
+    try:
+        config = CrossCorpusConfig(
+            store=str(store), out=str(out_dir), protocol=str(protocol) if protocol else None,
+            directions=_corpora(directions), methods=_corpora(methods) or [], scmm_epochs=scmm_epochs,
+            scmm_batch_size=scmm_batch_size, emod_epochs=emod_epochs, emod_batch_size=emod_batch_size,
+            emod_steps_per_epoch=emod_steps_per_epoch, emod_model=_model_overrides(emod_model),
+            finetune_epochs=finetune_epochs, finetune_batch_size=finetune_batch_size, finetune_lr=finetune_lr,
+            seeds=seeds, seed=seed, device=device, cache_dir=str(cache_dir) if cache_dir else None,
+        )  # fmt: skip
+        result = run_cross_corpus(config, progress=not quiet)
+    except _expected_errors() as exc:
+        _fail(exc, verbose)
+    out.print(result.table)
+    out.print(f"results: {result.out / 'results.md'}, plot: {result.out / 'cross_corpus.png'}")
 
 
 @app.command("finetune")

@@ -27,7 +27,6 @@ import copy
 import dataclasses
 import json
 import time
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,7 +45,7 @@ from emod_train.runtime import (
     resolve_device,
     tune_cpu_allocator,
 )
-from emod_train.tasks import Task, _natural_key
+from emod_train.tasks import Task, _natural_key, read_toml
 
 PROTOCOL_FILE = Path(__file__).parent / "protocols" / "cross_corpus.toml"
 """The shipped protocol (SCMM's four directions)."""
@@ -119,12 +118,7 @@ def load_protocol(path: str | Path | None = None) -> Protocol:
         One line naming the file and the problem.
     """
     path = Path(path) if path is not None else PROTOCOL_FILE
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise TaskError(f"{path}: protocol file not found") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise TaskError(f"{path}: not valid TOML ({exc})") from None
+    data = read_toml(path, "protocol")
     head, directions = data.get("protocol"), data.get("directions")
     if not isinstance(head, dict) or not isinstance(directions, dict) or not directions:
         raise TaskError(f"{path}: needs a [protocol] table and at least one [directions.NAME] table")
@@ -202,6 +196,7 @@ def subject_parts(windows: pd.DataFrame, labels: np.ndarray, protocol: Protocol)
             of_class = [t for t in finetune if trial_label[t] == label]
             if len(of_class) > protocol.val_per_class:
                 val += of_class[len(of_class) - protocol.val_per_class :]
+        val = [t for t in finetune if t in val]
         train = [t for t in finetune if t not in val]
         positions = {k: rows.loc[rows["trial"].isin(v), "_pos"].to_numpy().copy() for k, v in
                      (("train", train), ("val", val), ("test", test))}  # fmt: skip

@@ -28,21 +28,22 @@ import torch
 from emod_train.augment import augment
 from emod_train.cache import build_cache
 from emod_train.data import StructuredBatchSampler, WindowDataset, WindowLoader, channel_ids_of, window_table
-from emod_train.errors import CheckpointError, DataError
+from emod_train.errors import DataError
 from emod_train.loss import D_MAX_PAPER, LOSS_MODES, TEMPERATURE, emod_loss
 from emod_train.model import EMODBackbone, EMODConfig, ProjectionHead, count_parameters
 from emod_train.plots import plot_loss_curves
 from emod_train.runtime import (
     JsonlLog,
     autocast,
+    checked_run_folder,
     derive_seed,
     environment,
     grad_scaler,
-    load_checkpoint,
     loader_workers,
     optimizer_step,
     progress_bar,
     resolve_device,
+    resume_state,
     save_checkpoint,
     set_learning_rate,
     tune_cpu_allocator,
@@ -256,11 +257,7 @@ def pretrain(config: PretrainConfig, progress: bool = True) -> PretrainResult:
 
     cfg = config
     out = Path(cfg.out)
-    last = out / "last.pt"
-    if cfg.resume and not last.exists():
-        raise CheckpointError(f"{last}: nothing to resume (no checkpoint in the output folder)")
-    if not cfg.resume and last.exists():
-        raise CheckpointError(f"{out}: holds a pretraining run already; pass --resume or choose another --out")
+    last = checked_run_folder(out, cfg.resume)
     device = resolve_device(cfg.device)
     if device.type == "cpu":
         tune_cpu_allocator()
@@ -299,11 +296,7 @@ def pretrain(config: PretrainConfig, progress: bool = True) -> PretrainResult:
     epoch_losses: list[float] = []
     partial = [0.0, 0]
     if cfg.resume:
-        state = load_checkpoint(last, map_location=device)
-        saved = state.get("config", {})
-        differ = [k for k in RESUME_FIELDS if saved.get(k) != cfg.to_dict().get(k)]
-        if differ:
-            raise CheckpointError(f"{last}: was made with other settings ({', '.join(differ)}); cannot resume")
+        state = resume_state(last, cfg.to_dict(), RESUME_FIELDS, device)
         backbone.load_state_dict(state["backbone"])
         head.load_state_dict(state["head"])
         optimizer.load_state_dict(state["optimizer"])

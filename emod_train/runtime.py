@@ -204,6 +204,38 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return state
 
 
+def checked_run_folder(out: str | Path, resume: bool) -> Path:
+    """The ``last.pt`` of a pretraining run in ``out``, after checking that ``resume`` fits the folder.
+
+    Raises
+    ------
+    CheckpointError
+        ``resume`` without a checkpoint, or a folder holding a run without ``resume``.
+    """
+    last = Path(out) / "last.pt"
+    if resume and not last.exists():
+        raise CheckpointError(f"{last}: nothing to resume (no checkpoint in the output folder)")
+    if not resume and last.exists():
+        raise CheckpointError(f"{out}: holds a pretraining run already; pass --resume or choose another --out")
+    return last
+
+
+def resume_state(last: Path, config: dict, fields, map_location) -> dict:
+    """Load ``last.pt`` for a resume, refusing one made with other values of ``fields``.
+
+    Raises
+    ------
+    CheckpointError
+        Unreadable checkpoint, or settings that differ.
+    """
+    state = load_checkpoint(last, map_location=map_location)
+    saved = state.get("config", {})
+    differ = [k for k in fields if saved.get(k) != config.get(k)]
+    if differ:
+        raise CheckpointError(f"{last}: was made with other settings ({', '.join(differ)}); cannot resume")
+    return state
+
+
 class JsonlLog:
     """Append-only JSON-lines metrics log (one object per line, flushed at once)."""
 

@@ -36,11 +36,13 @@ from emod_train.model import count_parameters
 from emod_train.plots import plot_loss_curves
 from emod_train.runtime import (
     JsonlLog,
+    checked_run_folder,
     environment,
     load_checkpoint,
     optimizer_step,
     progress_bar,
     resolve_device,
+    resume_state,
     save_checkpoint,
     tune_cpu_allocator,
 )
@@ -230,11 +232,7 @@ def pretrain_scmm(config: SCMMPretrainConfig, progress: bool = True) -> SCMMPret
 
     cfg = config
     out = Path(cfg.out)
-    last = out / "last.pt"
-    if cfg.resume and not last.exists():
-        raise CheckpointError(f"{last}: nothing to resume (no checkpoint in the output folder)")
-    if not cfg.resume and last.exists():
-        raise CheckpointError(f"{out}: holds a pretraining run already; pass --resume or choose another --out")
+    last = checked_run_folder(out, cfg.resume)
     device = resolve_device(cfg.device)
     if device.type == "cpu":
         tune_cpu_allocator()
@@ -268,10 +266,7 @@ def pretrain_scmm(config: SCMMPretrainConfig, progress: bool = True) -> SCMMPret
     log = JsonlLog(out / "metrics.jsonl", truncate=not cfg.resume)
     start_epoch, step, epoch_losses = 0, 0, []
     if cfg.resume:
-        state = load_checkpoint(last, map_location=device)
-        differ = [k for k in RESUME_FIELDS if state.get("config", {}).get(k) != cfg.to_dict().get(k)]
-        if differ:
-            raise CheckpointError(f"{last}: was made with other settings ({', '.join(differ)}); cannot resume")
+        state = resume_state(last, cfg.to_dict(), RESUME_FIELDS, device)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start_epoch, step, epoch_losses = state["epoch"], state["step"], list(state["epoch_losses"])

@@ -277,6 +277,23 @@ def _ints(values, where: str) -> tuple:
     return tuple(values)
 
 
+def read_toml(path: Path, what: str) -> dict:
+    """Parse a TOML file; a missing or invalid file is a one-line :class:`TaskError` naming it.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+    what : str
+        What the file is (``task``, ``protocol``), for the message.
+    """
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TaskError(f"{path}: {what} file not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise TaskError(f"{path}: not valid TOML ({exc})") from None
+
+
 def load_task(task: str | Path) -> Task:
     """Read and validate a task file.
 
@@ -299,12 +316,7 @@ def load_task(task: str | Path) -> Task:
         path = TASK_DIR / f"{task}.toml"
         if not path.exists():
             raise TaskError(f"unknown task '{task}': expected one of {', '.join(available_tasks())} or a task file")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise TaskError(f"{path}: task file not found") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise TaskError(f"{path}: not valid TOML ({exc})") from None
+    data = read_toml(path, "task")
     head, split = data.get("task"), data.get("split")
     if not isinstance(head, dict) or not isinstance(split, dict):
         raise TaskError(f"{path}: needs a [task] and a [split] table")
