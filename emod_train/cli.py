@@ -171,6 +171,7 @@ def pretrain_command(
     Writes config.json, metrics.jsonl, last.pt, checkpoints/epoch-NNN.pt and loss.png to --out.
     Exit codes: 0 done, 2 usage or data error (one line on standard error).
     """
+    from emod_train.distributed import context_from_environment
     from emod_train.pretrain import PretrainConfig, loss_trend, pretrain
 
     if method not in ("emod", "scmm"):
@@ -199,6 +200,8 @@ def pretrain_command(
         result = pretrain(config, progress=not quiet)
     except _expected_errors() as exc:
         _fail(exc, verbose)
+    if not context_from_environment().is_main:  # under torchrun, rank 0 reports
+        return
     losses = ", ".join(f"{v:.3f}" for v in result.epoch_losses[-5:])
     trend = loss_trend(result.epoch_losses)
     out.print(

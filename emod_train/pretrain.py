@@ -28,6 +28,7 @@ import torch
 from emod_train.augment import augment
 from emod_train.cache import build_cache
 from emod_train.data import StructuredBatchSampler, WindowDataset, WindowLoader, channel_ids_of, window_table
+from emod_train.distributed import DistributedContext, ShardedBatchSampler, context_from_environment
 from emod_train.errors import DataError
 from emod_train.loss import D_MAX_PAPER, LOSS_MODES, TEMPERATURE, emod_loss
 from emod_train.model import EMODBackbone, EMODConfig, ProjectionHead, count_parameters
@@ -203,8 +204,22 @@ def model_config_for(store, overrides: dict | None = None) -> EMODConfig:
         raise ValueError(f"unknown model setting ({exc})") from None
 
 
-def _forward(backbone, head, batch, sfreq: float, cfg: PretrainConfig, generator, keep: torch.Tensor | None = None):
-    """Embeddings of a batch (sub-batches forwarded separately) and the instance ids."""
+def _forward(
+    backbone,
+    head,
+    batch,
+    sfreq: float,
+    cfg: PretrainConfig,
+    generator,
+    keep: torch.Tensor | None = None,
+    context: DistributedContext | None = None,
+):
+    """Embeddings of a batch (sub-batches forwarded separately), the instance ids and the V-A targets.
+
+    In a data-parallel run ``batch`` is this rank's share; the pooled features, ids and targets
+    of all ranks are gathered before the projection head, so the head and the loss see the whole batch.
+    """
+    context = context or DistributedContext()
     pooled, ids = [], []
     for part in batch.parts:
         if keep is not None:
@@ -216,8 +231,9 @@ def _forward(backbone, head, batch, sfreq: float, cfg: PretrainConfig, generator
                 x, channel_ids = augment(x, channel_ids, generator)
             pooled.append(head.pool_tokens(backbone(x, channel_ids, sfreq), channel_ids))
             ids.append(part.index)
-    z = head.project(torch.cat(pooled))
-    return z, torch.cat(ids)
+    pooled = context.gather(torch.cat(pooled))
+    z = head.project(pooled)
+    return z, context.gather(torch.cat(ids)), context.gather(_targets(batch, cfg))
 
 
 def _targets(batch, cfg: PretrainConfig) -> torch.Tensor:
@@ -252,13 +268,33 @@ def pretrain(config: PretrainConfig, progress: bool = True) -> PretrainResult:
         No usable window (unknown corpus, windows longer than every recording, no V-A labels).
     CheckpointError
         ``resume`` without a checkpoint, a checkpoint of another run, or an existing run without ``resume``.
-    """
-    from emod_data.store import open_store
 
+    Notes
+    -----
+    Under ``torchrun`` (``WORLD_SIZE`` > 1) the run is data-parallel: each process forwards a
+    disjoint share of every batch and the loss is computed over the whole batch
+    (:mod:`emod_train.distributed`); only rank 0 writes the outputs and shows progress.
+    """
     cfg = config
     out = Path(cfg.out)
     last = checked_run_folder(out, cfg.resume)
-    device = resolve_device(cfg.device)
+    context = context_from_environment()
+    device = context.device(resolve_device(cfg.device))
+    started_group = context.start(device)
+    try:
+        return _pretrain(cfg, out, last, device, context, progress and context.is_main)
+    finally:
+        if started_group:
+            context.stop()
+
+
+def _pretrain(
+    cfg: PretrainConfig, out: Path, last: Path, device: torch.device, context: DistributedContext, progress: bool
+) -> PretrainResult:
+    """The body of :func:`pretrain` (this rank's part of it in a data-parallel run)."""
+    from emod_data.store import open_store
+
+    main = context.is_main
     if device.type == "cpu":
         tune_cpu_allocator()
     store = open_store(cfg.store)
@@ -281,6 +317,8 @@ def pretrain(config: PretrainConfig, progress: bool = True) -> PretrainResult:
     sampler = StructuredBatchSampler(
         labelled["corpus"].to_numpy(), labelled["region"].to_numpy(), rounds, cfg.steps_per_epoch, cfg.seed
     )
+    if sampler.batch_size < context.world_size:
+        raise ValueError(f"a batch of {sampler.batch_size} windows cannot be shared by {context.world_size} processes")
     model_config = model_config_for(store, cfg.model)
     steps_per_epoch = sampler.num_batches
     total_steps = cfg.epochs * steps_per_epoch
@@ -288,10 +326,16 @@ def pretrain(config: PretrainConfig, progress: bool = True) -> PretrainResult:
     torch.manual_seed(cfg.seed)
     backbone = EMODBackbone(model_config).to(device)
     head = ProjectionHead(model_config.dim).to(device)
+    context.broadcast_parameters([backbone, head])
     parameters = [*backbone.parameters(), *head.parameters()]
+    local_parameters = [*backbone.parameters(), *head.pool.parameters()]  # saw this rank's share: summed
+
+    def reduce() -> None:
+        context.reduce_gradients(local_parameters, head.mlp.parameters())  # the MLP saw the whole batch
+
     optimizer = torch.optim.AdamW([{"params": parameters, "base_lr": cfg.lr}], lr=cfg.lr, weight_decay=cfg.weight_decay)
     scaler = grad_scaler(device, cfg.amp)
-    log = JsonlLog(out / "metrics.jsonl", truncate=not cfg.resume)
+    log = JsonlLog(out / "metrics.jsonl", truncate=not cfg.resume and main)
     start_epoch, start_batch, step = 0, 0, 0
     epoch_losses: list[float] = []
     partial = [0.0, 0]
@@ -304,14 +348,16 @@ def pretrain(config: PretrainConfig, progress: bool = True) -> PretrainResult:
         start_epoch, start_batch, step = state["epoch"], state["batch_in_epoch"], state["step"]
         epoch_losses = list(state.get("epoch_losses", []))
         partial = list(state.get("partial", [0.0, 0]))
-        log.truncate_after("step", step)
+        if main:
+            log.truncate_after("step", step)
 
     cache = None
     if cfg.cache:
         cache = build_cache(store, labelled, cfg.cache_dir)
     dataset = WindowDataset(labelled, store, cache)
     workers = loader_workers(cfg.workers, device)
-    loader = WindowLoader(dataset, sampler, workers=workers, pin_memory=device.type == "cuda")
+    shard = ShardedBatchSampler(sampler, context.rank, context.world_size) if context.enabled else sampler
+    loader = WindowLoader(dataset, shard, workers=workers, pin_memory=device.type == "cuda")
     out.mkdir(parents=True, exist_ok=True)
     run_info = {
         "config": cfg.to_dict(),
@@ -327,10 +373,12 @@ def pretrain(config: PretrainConfig, progress: bool = True) -> PretrainResult:
         "parameters_backbone_without_embedding": count_parameters(backbone, exclude_embedding=True),
         "parameters_projection_head": count_parameters(head),
         "device": str(device),
+        "processes": context.world_size,
         "cache": str(cache.folder) if cache is not None else None,
         "environment": environment(),
     }
-    (out / "config.json").write_text(json.dumps(run_info, indent=1, default=str))
+    if main:
+        (out / "config.json").write_text(json.dumps(run_info, indent=1, default=str))
 
     def state_dict(epoch: int, batch_in_epoch: int) -> dict:
         return {
@@ -365,30 +413,34 @@ def pretrain(config: PretrainConfig, progress: bool = True) -> PretrainResult:
             for batch in loader:
                 batch = batch.to(device, non_blocking=True)
                 set_learning_rate(optimizer, step, total_steps, cfg.min_lr, cfg.warmup_steps)
-                torch.manual_seed(derive_seed(cfg.seed, step))  # dropout: same draws after a resume
-                generator = torch.Generator().manual_seed(derive_seed(cfg.seed, step, 1)) if cfg.augment else None
+                rank = (context.rank,) if context.enabled else ()  # each rank its own draws
+                torch.manual_seed(derive_seed(cfg.seed, step, *rank))  # dropout: same draws after a resume
+                generator = None
+                if cfg.augment:
+                    generator = torch.Generator().manual_seed(derive_seed(cfg.seed, step, 1, *rank))
                 with autocast(device, cfg.amp):
-                    z, ids = _forward(backbone, head, batch, sfreq, cfg, generator, keep)
-                va = _targets(batch, cfg)
+                    z, ids, va = _forward(backbone, head, batch, sfreq, cfg, generator, keep, context)
                 loss = emod_loss(
                     z, va=va, labels=ids if cfg.loss == "instance" else None, mode=cfg.loss, d_max=cfg.d_max,
                     temperature=cfg.temperature, floor=cfg.floor,
                 )  # fmt: skip
-                grad_norm = optimizer_step(loss, optimizer, scaler, parameters, cfg.grad_clip)
+                grad_norm = optimizer_step(loss, optimizer, scaler, parameters, cfg.grad_clip, reduce)
                 value = float(loss.detach())
                 step += 1
                 batch_in_epoch += 1
-                samples += len(batch)
+                samples += len(va)
                 partial = [partial[0] + value, partial[1] + 1]
-                log.write(
-                    kind="step", epoch=epoch, step=step, loss=value, lr=optimizer.param_groups[0]["lr"],
-                    grad_norm=float(grad_norm), batch=len(batch),
-                )  # fmt: skip
+                if main:
+                    log.write(
+                        kind="step", epoch=epoch, step=step, loss=value, lr=optimizer.param_groups[0]["lr"],
+                        grad_norm=float(grad_norm), batch=len(va),
+                    )  # fmt: skip
                 if bar is not None:
                     bar.update(task, advance=1, info=f"epoch {epoch + 1}/{cfg.epochs} loss {value:.3f}")
                 mid_epoch = batch_in_epoch < steps_per_epoch
                 stopping = cfg.stop_after is not None and step - first_step >= cfg.stop_after
-                if mid_epoch and (stopping or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0)):
+                checkpoint_now = stopping or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0)
+                if main and mid_epoch and checkpoint_now:
                     save_checkpoint(last, state_dict(epoch, batch_in_epoch))
                 if stopping:
                     break
@@ -398,20 +450,22 @@ def pretrain(config: PretrainConfig, progress: bool = True) -> PretrainResult:
             epoch_losses.append(mean)
             partial = [0.0, 0]
             seconds = time.perf_counter() - epoch_started
-            log.write(kind="epoch", epoch=epoch, step=step, loss=mean, seconds=round(seconds, 3))
-            save_checkpoint(last, state_dict(epoch + 1, 0))
-            weights = {
-                "kind": "pretrain-weights",
-                "model_config": model_config.to_dict(),
-                "backbone": backbone.state_dict(),
-                "head": head.state_dict(),
-                "epoch": epoch + 1,
-                "sfreq": sfreq,
-            }
-            save_checkpoint(out / "checkpoints" / f"epoch-{epoch + 1:03d}.pt", weights)
-            plot_loss_curves(log.read(), out / "loss.png")
+            if main:
+                log.write(kind="epoch", epoch=epoch, step=step, loss=mean, seconds=round(seconds, 3))
+                save_checkpoint(last, state_dict(epoch + 1, 0))
+                weights = {
+                    "kind": "pretrain-weights",
+                    "model_config": model_config.to_dict(),
+                    "backbone": backbone.state_dict(),
+                    "head": head.state_dict(),
+                    "epoch": epoch + 1,
+                    "sfreq": sfreq,
+                }
+                save_checkpoint(out / "checkpoints" / f"epoch-{epoch + 1:03d}.pt", weights)
+                plot_loss_curves(log.read(), out / "loss.png")
             if stopping:
                 break
+    context.barrier()  # the checkpoints of rank 0 are written when any rank returns
     elapsed = time.perf_counter() - started
     return PretrainResult(
         out=out,

@@ -10,7 +10,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -137,6 +137,7 @@ def optimizer_step(
     scaler: torch.amp.GradScaler,
     parameters,
     clip: float | None,
+    reduce: Callable[[], None] | None = None,
 ) -> float:
     """Backward pass, gradient clipping and one optimiser step (with gradient scaling on CUDA).
 
@@ -151,6 +152,9 @@ def optimizer_step(
         Parameters whose gradient norm is clipped.
     clip : float or None
         Maximum gradient norm (None: no clipping).
+    reduce : callable, optional
+        Called between the backward pass and clipping (data-parallel runs all-reduce the
+        gradients there, see :mod:`emod_train.distributed`).
 
     Returns
     -------
@@ -159,6 +163,8 @@ def optimizer_step(
     """
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
+    if reduce is not None:
+        reduce()
     norm = float("nan")
     if clip is not None:
         scaler.unscale_(optimizer)
