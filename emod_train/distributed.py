@@ -134,11 +134,24 @@ class DistributedContext:
 
 
 def context_from_environment() -> DistributedContext:
-    """The context of ``torchrun``'s ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` (one process without them)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return DistributedContext()
-    return DistributedContext(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", os.environ["RANK"])))
+    """The context of ``torchrun``'s ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` (one process without them).
+
+    Raises
+    ------
+    ValueError
+        ``WORLD_SIZE`` > 1 without an integer ``RANK``, or a variable that is not an integer.
+    """
+    try:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world <= 1:
+            return DistributedContext()
+        rank = int(os.environ["RANK"])
+        return DistributedContext(rank, world, int(os.environ.get("LOCAL_RANK", rank)))
+    except (KeyError, ValueError) as exc:
+        raise ValueError(
+            f"WORLD_SIZE, RANK and LOCAL_RANK must be integers set by torchrun (problem with {exc}); "
+            "start data-parallel runs with torchrun"
+        ) from None
 
 
 def _all_sizes(n: int, device: torch.device, world: int) -> list[int]:

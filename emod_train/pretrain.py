@@ -318,7 +318,10 @@ def _pretrain(
         labelled["corpus"].to_numpy(), labelled["region"].to_numpy(), rounds, cfg.steps_per_epoch, cfg.seed
     )
     if sampler.batch_size < context.world_size:
-        raise ValueError(f"a batch of {sampler.batch_size} windows cannot be shared by {context.world_size} processes")
+        raise DataError(
+            f"{store.path}: a batch of {sampler.batch_size} windows cannot be shared by {context.world_size} "
+            "processes; raise --batch-size or --rounds"
+        )
     model_config = model_config_for(store, cfg.model)
     steps_per_epoch = sampler.num_batches
     total_steps = cfg.epochs * steps_per_epoch
@@ -398,6 +401,7 @@ def _pretrain(
             "store_processing_hash": store.processing.hash,
         }
 
+    rank = (context.rank,) if context.enabled else ()  # in a data-parallel run each rank draws its own
     samples, started = 0, time.perf_counter()
     first_step, stopping, mid_epoch = step, False, False
     with progress_bar(progress) as bar:
@@ -413,7 +417,6 @@ def _pretrain(
             for batch in loader:
                 batch = batch.to(device, non_blocking=True)
                 set_learning_rate(optimizer, step, total_steps, cfg.min_lr, cfg.warmup_steps)
-                rank = (context.rank,) if context.enabled else ()  # each rank its own draws
                 torch.manual_seed(derive_seed(cfg.seed, step, *rank))  # dropout: same draws after a resume
                 generator = None
                 if cfg.augment:
@@ -428,12 +431,12 @@ def _pretrain(
                 value = float(loss.detach())
                 step += 1
                 batch_in_epoch += 1
-                samples += len(va)
+                samples += sampler.batch_size  # windows of the global batch (len(va) counts both views)
                 partial = [partial[0] + value, partial[1] + 1]
                 if main:
                     log.write(
                         kind="step", epoch=epoch, step=step, loss=value, lr=optimizer.param_groups[0]["lr"],
-                        grad_norm=float(grad_norm), batch=len(va),
+                        grad_norm=float(grad_norm), batch=sampler.batch_size,
                     )  # fmt: skip
                 if bar is not None:
                     bar.update(task, advance=1, info=f"epoch {epoch + 1}/{cfg.epochs} loss {value:.3f}")

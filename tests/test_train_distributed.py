@@ -105,6 +105,9 @@ def test_context_and_sharding(monkeypatch):
     assert (context.rank, context.world_size, context.local_rank, context.is_main) == (6, 4, 2, False)
     assert context.device(torch.device("cuda")) == torch.device("cuda", 2)
     assert context.device(torch.device("cpu")) == torch.device("cpu")
+    monkeypatch.delenv("RANK")
+    with pytest.raises(ValueError, match="start data-parallel runs with torchrun"):
+        context_from_environment()
 
     class Batches:
         start_batch, num_batches, batch_size = 1, 3, 5
