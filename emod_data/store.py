@@ -27,11 +27,20 @@ import pandas as pd
 from emod_data.channels import load_vocabulary
 from emod_data.config import ProcessingConfig, check_same
 from emod_data.errors import StoreError
+from emod_data.storage import filesystem, is_url, local_path, zarr_store
 
 STORE_VERSION = 1
 """Version of the store layout; a store of another version is refused on open."""
 
+READ_ATTEMPTS = 5
+"""Attempts of :meth:`Store.read` on an array that fails to read (it may be being swapped by a re-ingest)."""
+
 LABEL_COLUMNS = ["class_name", "class_index", "valence", "arousal", "dominance"]
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else ""
 
 
 def _schemas() -> dict:
@@ -66,22 +75,91 @@ def _zarr():
 
 
 def array_codecs(config: ProcessingConfig) -> dict:
-    """zarr ``compressors`` for stored arrays: Blosc with bit-shuffle, part of the zarr v3 spec."""
-    from zarr.codecs import BloscCodec
+    """zarr ``compressors`` for stored arrays: Blosc with bit-shuffle, then a CRC32C checksum per chunk.
+
+    Both codecs are part of the zarr v3 spec; the checksum is verified by zarr on every read, so a
+    damaged chunk raises instead of decoding to wrong values.
+    """
+    from zarr.codecs import BloscCodec, Crc32cCodec
 
     codec = BloscCodec(cname=config.compressor, clevel=config.compression_level, shuffle="bitshuffle", typesize=4)
-    return {"compressors": codec}
+    return {"compressors": [codec, Crc32cCodec()]}
 
 
-def create_or_check_root(path: str | Path, config: ProcessingConfig) -> ProcessingConfig:
+def _root_attributes(config: ProcessingConfig) -> dict:
+    return {"emod_store_version": STORE_VERSION, "processing": config.to_dict(), "processing_hash": config.hash}
+
+
+def _write_root(path: str | Path, config: ProcessingConfig, storage_options: dict | None) -> None:
+    """Write the channels table, then the root ``zarr.json`` with its attributes in one write (last)."""
+    write_table(path, "channels", None, load_vocabulary(), storage_options)
+    store = zarr_store(path, storage_options, read_only=False)
+    _zarr().create_group(store, attributes=_root_attributes(config), zarr_format=3)
+
+
+def _remove_stale_builds(parent: Path, name: str) -> None:
+    """Remove half-built roots (``.<name>.creating-<pid>-*``) left by killed processes."""
+    import shutil
+
+    for folder in parent.glob(f".{name}.creating-*"):
+        try:
+            pid = int(folder.name.split(".creating-")[1].split("-")[0])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except (ValueError, IndexError, PermissionError):
+            continue
+
+
+def _create_local_root(path: Path, config: ProcessingConfig) -> None:
+    """Build the root in a hidden sibling folder and rename it into place (atomic under kill -9)."""
+    import shutil
+    import uuid
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_builds(path.parent, path.name)
+        building = path.parent / f".{path.name}.creating-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
+            _write_root(building, config, None)
+            (path / ".emod-root.lock").unlink(missing_ok=True)  # left by earlier versions
+            try:
+                os.rename(building, path)  # replaces a missing or empty folder, never a filled one
+            except OSError as exc:
+                if not (path / "zarr.json").exists():  # not a concurrent creator that won the race
+                    raise exc
+        finally:
+            shutil.rmtree(building, ignore_errors=True)
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot create the store ({exc.strerror or type(exc).__name__})") from None
+
+
+def _empty_or_half_made(fs, root: str, half_made: bool) -> bool:
+    """True when a location holds nothing, or (object storage) only the channels table of a half-made root."""
+    names = {entry.rstrip("/").rsplit("/", 1)[-1] for entry in fs.ls(root, detail=False)} - {".emod-root.lock"}
+    if not half_made or names - {"tables"}:
+        return not names
+    return not names or set(fs.find(f"{root}/tables")) <= {f"{root}/tables/channels.parquet"}
+
+
+def create_or_check_root(
+    path: str | Path, config: ProcessingConfig, storage_options: dict | None = None
+) -> ProcessingConfig:
     """Create a store, or check that an existing one was made with ``config``.
+
+    A local root is built in a hidden sibling folder and renamed into place, so a
+    process killed while creating it leaves no half-made store; on object storage the
+    channels table is written first and the root ``zarr.json`` last, in one write, and a
+    location holding only that table is taken as a half-made root and completed.
 
     Parameters
     ----------
-    path : path-like
-        Store folder.
+    path : str or path-like
+        Store folder or fsspec URL.
     config : ProcessingConfig
         Requested processing parameters.
+    storage_options : dict, optional
+        fsspec options of a URL.
 
     Returns
     -------
@@ -91,62 +169,71 @@ def create_or_check_root(path: str | Path, config: ProcessingConfig) -> Processi
     Raises
     ------
     StoreError
-        When the folder holds another store version, something that is not an
-        emod store, or a store made with other processing parameters.
+        When the location holds another store version, something that is not an
+        emod store, or a store made with other processing parameters, or cannot be written.
     """
-    import fcntl
-
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise StoreError(f"{path}: exists and is not a folder")
-    path.mkdir(parents=True, exist_ok=True)
-    with open(path / ".emod-root.lock", "w") as lock:  # ingests starting together create the root once
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (path / "zarr.json").exists():
-            stored = read_root(path)
-            check_same(stored, config, str(path))
-            return stored
-        if any(p.name != ".emod-root.lock" for p in path.iterdir()):
+    fs, root = filesystem(path, storage_options)
+    if not is_url(path):
+        path = local_path(path)
+        if path.exists() and not path.is_dir():
+            raise StoreError(f"{path}: exists and is not a folder")
+    if not fs.exists(f"{root}/zarr.json"):
+        if fs.isdir(root) and not _empty_or_half_made(fs, root, half_made=is_url(path)):
             raise StoreError(f"{path}: folder exists and is not a zarr store; choose an empty or new folder")
-        write_table(path, "channels", None, load_vocabulary())
-        root = _zarr().open_group(path, mode="a", zarr_format=3)
-        root.attrs.update(
-            {"emod_store_version": STORE_VERSION, "processing": config.to_dict(), "processing_hash": config.hash}
-        )
-        return config
+        if is_url(path):
+            try:
+                _write_root(path, config, storage_options)
+            except OSError as exc:
+                raise StoreError(f"{path}: cannot create the store ({type(exc).__name__}: {exc})") from None
+        else:
+            _create_local_root(path, config)
+    stored = read_root(path, storage_options)
+    check_same(stored, config, str(path))
+    return stored
 
 
-def _filesystem(path: str | Path):
-    """(fsspec filesystem, path inside it) of a local path or an fsspec URL."""
-    import fsspec
-
-    return fsspec.core.url_to_fs(str(path))
-
-
-def read_root(path: str | Path) -> ProcessingConfig:
+def read_root(path: str | Path, storage_options: dict | None = None) -> ProcessingConfig:
     """Read and check a store's root attributes; return its processing configuration.
 
     Parameters
     ----------
     path : str or path-like
         A local store folder or an fsspec URL (``s3://bucket/emod.zarr``, ``file:///...``).
+    storage_options : dict, optional
+        fsspec options of a URL (endpoint, credentials).
 
     Raises
     ------
     StoreError
-        Missing store, not an emod store, or another store version.
+        Missing store, not an emod store, unreadable root metadata, or another store version.
     """
-    zarr = _zarr()
-    fs, root = _filesystem(path)
-    if not fs.exists(f"{root}/zarr.json"):
-        raise StoreError(f"{path}: no store here (zarr.json missing)")
-    attrs = dict(zarr.open_group(str(path), mode="r", zarr_format=3).attrs)
+    import json
+
+    fs, root = filesystem(path, storage_options)
+    try:
+        text = fs.cat_file(f"{root}/zarr.json")
+    except FileNotFoundError:
+        raise StoreError(f"{path}: no store here (zarr.json missing)") from None
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot read zarr.json ({type(exc).__name__}: {exc})") from None
+    try:
+        meta = json.loads(text)
+    except ValueError as exc:
+        raise StoreError(f"{path}: zarr.json is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("zarr_format") != 3:
+        raise StoreError(f"{path}: zarr.json is not zarr v3 metadata")
+    if meta.get("node_type") != "group":
+        raise StoreError(f"{path}: a zarr {meta.get('node_type')}, not a store root (open the store's top folder)")
+    attrs = meta.get("attributes") or {}
     version = attrs.get("emod_store_version")
     if version is None:
         raise StoreError(f"{path}: a zarr group but not an emod store (no emod_store_version attribute)")
     if version != STORE_VERSION:
         raise StoreError(f"{path}: store version {version}; this emod_data reads version {STORE_VERSION}")
-    return ProcessingConfig.from_dict(attrs["processing"])
+    try:
+        return ProcessingConfig.from_dict(attrs["processing"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StoreError(f"{path}: invalid processing attribute in zarr.json ({exc})") from None
 
 
 def table_path(path: str | Path, kind: str, corpus: str | None) -> Path:
@@ -155,19 +242,27 @@ def table_path(path: str | Path, kind: str, corpus: str | None) -> Path:
     return base / f"{kind}.parquet" if corpus is None else base / kind / f"{corpus}.parquet"
 
 
-def write_table(path: str | Path, kind: str, corpus: str | None, table: pd.DataFrame) -> None:
-    """Write a parquet table atomically (temporary file, then rename).
+def _table_key(kind: str, corpus: str | None) -> str:
+    return f"tables/{kind}.parquet" if corpus is None else f"tables/{kind}/{corpus}.parquet"
+
+
+def write_table(
+    path: str | Path, kind: str, corpus: str | None, table: pd.DataFrame, storage_options: dict | None = None
+) -> None:
+    """Write a parquet table atomically (temporary file, then rename; one PUT on object storage).
 
     ``recordings`` and ``failures`` tables are written with their fixed schema
     (:func:`table_schema`), so the tables of all corpora read as one with
     ``pd.read_parquet("store.zarr/tables/recordings")``.
+
+    Raises
+    ------
+    StoreError
+        The table cannot be written (read-only store, disk full); the previous table is left as it was.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    target = table_path(path, kind, corpus)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     if kind in ("recordings", "failures"):
         schema = table_schema(kind)
         frame = table.reindex(columns=schema.names)
@@ -175,18 +270,36 @@ def write_table(path: str | Path, kind: str, corpus: str | None, table: pd.DataF
         arrow = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
     else:
         arrow = pa.Table.from_pandas(table, preserve_index=False)
-    pq.write_table(arrow, temporary)
-    os.replace(temporary, target)
+    if is_url(path):
+        fs, root = filesystem(path, storage_options)
+        target = f"{root}/{_table_key(kind, corpus)}"
+        try:
+            with fs.open(target, "wb") as handle:
+                pq.write_table(arrow, handle)
+        except OSError as exc:
+            raise StoreError(f"{path}/{_table_key(kind, corpus)}: cannot write the table ({exc})") from None
+        return
+    target = table_path(local_path(path), kind, corpus)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(arrow, temporary)
+        os.replace(temporary, target)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise StoreError(f"{target}: cannot write the table ({exc.strerror or exc})") from None
 
 
-def read_table(path: str | Path, kind: str, corpus: str | None = None) -> pd.DataFrame:
+def read_table(
+    path: str | Path, kind: str, corpus: str | None = None, storage_options: dict | None = None
+) -> pd.DataFrame:
     """Read one corpus' table, all corpora's concatenated (``corpus=None``), or a global table.
 
     Works on local stores and fsspec URLs; returns an empty frame when the table is absent.
     """
-    fs, root = _filesystem(path)
+    fs, root = filesystem(path, storage_options)
     if corpus is not None or kind == "channels":
-        target = f"{root}/tables/{kind}.parquet" if corpus is None else f"{root}/tables/{kind}/{corpus}.parquet"
+        target = f"{root}/{_table_key(kind, corpus)}"
         targets = [target] if fs.exists(target) else []
     else:
         targets = sorted(fs.glob(f"{root}/tables/{kind}/*.parquet"))
@@ -195,13 +308,24 @@ def read_table(path: str | Path, kind: str, corpus: str | None = None) -> pd.Dat
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def write_segment(path: str | Path, array_path: str, data: np.ndarray, attrs: dict, config: ProcessingConfig) -> None:
+def write_segment(
+    path: str | Path,
+    array_path: str,
+    data: np.ndarray,
+    attrs: dict,
+    config: ProcessingConfig,
+    storage_options: dict | None = None,
+) -> None:
     """Write one segment array; its completion mark is written last.
+
+    In a local store the array is written aside (a hidden sibling) and swapped into
+    place, so a reader never sees a half-written array; on object storage it is written
+    in place with ``complete: false`` until its data are in (readers refuse it meanwhile).
 
     Parameters
     ----------
-    path : path-like
-        Store folder.
+    path : str or path-like
+        Store folder or fsspec URL.
     array_path : str
         Array path inside the store (``data/seed/sub-1/ses-1/trial-01``).
     data : numpy.ndarray
@@ -210,14 +334,25 @@ def write_segment(path: str | Path, array_path: str, data: np.ndarray, attrs: di
         Array attributes (channel names, source file, checksum, manifest hash).
     config : ProcessingConfig
         Chunking and compression parameters.
+    storage_options : dict, optional
+        fsspec options of a URL.
     """
-    zarr = _zarr()
+    url = is_url(path)
+    parent, _, leaf = array_path.rpartition("/")
+    name = array_path if url else f"{parent}/.{leaf}.new-{os.getpid()}".lstrip("/")
+    store = zarr_store(path, storage_options, read_only=False)
+    _fill_array(store, name, data, attrs, config)
+    if not url:
+        _swap_into_place(local_path(path), name, array_path)
+
+
+def _fill_array(store, name: str, data: np.ndarray, attrs: dict, config: ProcessingConfig) -> None:
     n_channels, n_samples = data.shape
     chunk = min(config.chunk_samples, max(1, n_samples))
     shard = math.ceil(n_samples / chunk) * chunk
-    array = zarr.create_array(
-        store=str(path),
-        name=array_path,
+    array = _zarr().create_array(
+        store=store,
+        name=name,
         shape=data.shape,
         dtype="float32",
         chunks=(n_channels, chunk),
@@ -233,17 +368,46 @@ def write_segment(path: str | Path, array_path: str, data: np.ndarray, attrs: di
     array.update_attributes({"complete": True})
 
 
-def segment_complete(path: str | Path, array_path: str) -> bool:
+def _swap_into_place(root: Path, written: str, array_path: str) -> None:
+    """Rename a finished array folder onto its path; an older version is renamed away first, then deleted."""
+    import shutil
+    import uuid
+
+    target, new = root / array_path, root / written
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+        os.rename(target, old)
+        os.rename(new, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(new, target)
+
+
+def segment_complete(path: str | Path, array_path: str, storage_options: dict | None = None) -> bool:
     """True when a segment array exists and carries its completion mark."""
-    meta = Path(path) / array_path / "zarr.json"
-    if not meta.exists():
-        return False
     import json
 
+    fs, root = filesystem(path, storage_options)
     try:
-        return bool(json.loads(meta.read_text()).get("attributes", {}).get("complete"))
-    except (OSError, ValueError):
+        return bool(json.loads(fs.cat_file(f"{root}/{array_path}/zarr.json")).get("attributes", {}).get("complete"))
+    except (OSError, ValueError, AttributeError):
         return False
+
+
+def open_array(path: str | Path, array_path: str, storage_options: dict | None = None):
+    """Open a stored array for reading through the strict store (missing chunks raise, checksums verified).
+
+    Raises
+    ------
+    StoreError
+        No array at ``array_path``, or its metadata cannot be read.
+    """
+    try:
+        return _zarr().open_array(store=zarr_store(path, storage_options), path=array_path, mode="r", zarr_format=3)
+    except StoreError:
+        raise
+    except Exception as exc:
+        raise StoreError(f"{path}/{array_path}: cannot open array ({type(exc).__name__}: {exc})") from None
 
 
 class Store:
@@ -261,9 +425,10 @@ class Store:
         The processing parameters every array was made with.
     """
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = path if "://" in str(path) else Path(path).expanduser()
-        self.processing = read_root(self.path)
+    def __init__(self, path: str | Path, storage_options: dict | None = None) -> None:
+        self.path = path if is_url(path) else Path(path).expanduser()
+        self.storage_options = dict(storage_options or {})
+        self.processing = read_root(self.path, self.storage_options)
 
     def __repr__(self) -> str:
         recs = self.recordings
@@ -273,7 +438,7 @@ class Store:
     @functools.cached_property
     def recordings(self) -> pd.DataFrame:
         """One row per stored segment, all corpora (see ``docs/store.md`` for the columns)."""
-        table = read_table(self.path, "recordings")
+        table = read_table(self.path, "recordings", storage_options=self.storage_options)
         if len(table):
             table = table.sort_values("corpus", kind="stable").reset_index(drop=True)
             table["raw_ratings"] = [dict(r) if r is not None else None for r in table["raw_ratings"]]
@@ -282,12 +447,12 @@ class Store:
     @functools.cached_property
     def failures(self) -> pd.DataFrame:
         """Files or trials that could not be ingested, with stage and one-line reason."""
-        return read_table(self.path, "failures")
+        return read_table(self.path, "failures", storage_options=self.storage_options)
 
     @functools.cached_property
     def vocabulary(self) -> pd.DataFrame:
         """The global channel vocabulary stored with the store (id, name, x, y, z)."""
-        return read_table(self.path, "channels")
+        return read_table(self.path, "channels", storage_options=self.storage_options)
 
     @functools.cached_property
     def _rows(self) -> pd.DataFrame:
@@ -305,10 +470,17 @@ class Store:
 
     @functools.lru_cache(maxsize=256)  # noqa: B019 - one cache per Store, freed with it
     def _array(self, array_path: str):
-        return _zarr().open_array(store=str(self.path), path=array_path, mode="r", zarr_format=3)
+        array = open_array(self.path, array_path, self.storage_options)
+        if not array.attrs.get("complete", False):
+            raise StoreError(f"{self.path}/{array_path}: array is incomplete (being written, or an interrupted write)")
+        return array
 
     def read(self, recording_id: str, start: int | None = None, stop: int | None = None) -> np.ndarray:
-        """Read a recording's signal.
+        """Read a recording's signal, verified.
+
+        Every chunk read is checked against the CRC32C checksum written with it, and a
+        missing or empty chunk file is an error, never fill values. An array that is being
+        replaced by a re-ingest is re-opened and read again (up to :data:`READ_ATTEMPTS` times).
 
         Parameters
         ----------
@@ -321,9 +493,25 @@ class Store:
         -------
         numpy.ndarray
             float32 (channels, samples) in µV.
+
+        Raises
+        ------
+        StoreError
+            Unknown recording, or its array is missing, incomplete, damaged (checksum
+            mismatch) or has a missing chunk; the message names the recording.
         """
+        import time
+
         row = self._row(recording_id)
-        return np.asarray(self._array(row["path"])[:, start:stop], dtype=np.float32)
+        for attempt in range(READ_ATTEMPTS):
+            try:
+                return np.asarray(self._array(row["path"])[:, start:stop], dtype=np.float32)
+            except Exception as exc:  # damaged, missing, or swapped by a re-ingest: re-open and retry
+                self._array.cache_clear()
+                reason = f"{type(exc).__name__}: {_first_line(exc)}"
+                if attempt + 1 < READ_ATTEMPTS:
+                    time.sleep(0.02 * (attempt + 1))
+        raise StoreError(f"{self.path}: cannot read recording '{recording_id}' ({reason})")
 
     def windows(
         self,
@@ -374,14 +562,17 @@ class Store:
         return table
 
 
-def open_store(path: str | Path) -> Store:
+def open_store(path: str | Path, storage_options: dict | None = None) -> Store:
     """Open a harmonized store for reading.
 
     Parameters
     ----------
     path : str or path-like
-        The store folder written by ``emod-data ingest``, or an fsspec URL of a copy
+        The store folder written by ``emod-data ingest``, or an fsspec URL
         (``s3://bucket/emod.zarr``; the fsspec backend for the protocol must be installed).
+    storage_options : dict, optional
+        fsspec options of a URL, e.g. ``{"endpoint_url": "http://127.0.0.1:9000", "key": ..., "secret": ...}``
+        for S3-compatible storage.
 
     Returns
     -------
@@ -392,4 +583,4 @@ def open_store(path: str | Path) -> Store:
     StoreError
         No store at ``path``, not an emod store, or another store version.
     """
-    return Store(path)
+    return Store(path, storage_options)

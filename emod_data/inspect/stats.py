@@ -1,7 +1,8 @@
 """Streaming per-recording statistics: one pass over each array, block by block along time.
 
-A worker opens the store's arrays with plain zarr (lazily, inside its own
-process), reads each array once in blocks of whole stored chunks, and folds
+A worker opens the store's arrays with zarr through the strict store of
+:mod:`emod_data.storage` (lazily, inside its own process; a damaged or missing
+chunk is an error), reads each array once in blocks of whole stored chunks, and folds
 every block into running per-channel accumulators:
 
 - counts of finite and non-finite samples, and the first non-finite sample;
@@ -14,7 +15,7 @@ every block into running per-channel accumulators:
 - a histogram of ``log10 |x|`` over every ``HIST_STRIDE``-th sample.
 
 Only these summaries travel back to the coordinator, never the signal. This
-module imports numpy and zarr only, so spawned workers start fast.
+module imports numpy, zarr and fsspec only, so spawned workers start fast.
 """
 
 from __future__ import annotations
@@ -266,7 +267,9 @@ def line_noise_fraction(psd: np.ndarray, params: StatsParams) -> tuple[np.ndarra
     return best, where
 
 
-def _array_blocks(store: str, array_path: str, params: StatsParams) -> Iterator[tuple[str, object]]:
+def _array_blocks(
+    store: str, array_path: str, params: StatsParams, storage_options: dict | None = None
+) -> Iterator[tuple[str, object]]:
     """Read one array block by block.
 
     Yields ``("meta", info)`` first (``info["error"]`` set when the array cannot
@@ -275,9 +278,11 @@ def _array_blocks(store: str, array_path: str, params: StatsParams) -> Iterator[
     """
     import zarr
 
+    from emod_data.storage import zarr_store
+
     info: dict = {"array_path": array_path, "shape": None, "complete": None, "error": None}
-    try:
-        array = zarr.open_array(store=store, path=array_path, mode="r", zarr_format=3)
+    try:  # through the strict store: a missing or empty chunk file is an error, checksums are verified
+        array = zarr.open_array(store=zarr_store(store, storage_options), path=array_path, mode="r", zarr_format=3)
         info["shape"] = tuple(int(s) for s in array.shape)
         info["complete"] = bool(array.attrs.get("complete", False))
     except Exception as exc:  # a missing or corrupt array is a finding, not a crash
@@ -351,7 +356,13 @@ def _finish(info: dict, accumulator: _Accumulator | None, params: StatsParams) -
     return info
 
 
-def stats_batch(store: str, array_paths: list[str], params: StatsParams, prefetch: bool = True) -> list[dict]:
+def stats_batch(
+    store: str,
+    array_paths: list[str],
+    params: StatsParams,
+    prefetch: bool = True,
+    storage_options: dict | None = None,
+) -> list[dict]:
     """Statistics of several stored arrays, each read once block by block (one task of a worker).
 
     Parameters
@@ -364,6 +375,8 @@ def stats_batch(store: str, array_paths: list[str], params: StatsParams, prefetc
         What to compute.
     prefetch : bool
         Read the next block in a background thread while the current one is summarised.
+    storage_options : dict, optional
+        fsspec options of a store URL.
 
     Returns
     -------

@@ -1,0 +1,127 @@
+"""Where a store lives: local folders and fsspec URLs, and the strict zarr store every array is read through.
+
+A store location is a local path or an fsspec URL (``s3://bucket/emod.zarr``, ``memory://emod.zarr``,
+``gs://...``) with optional fsspec ``storage_options`` (endpoint, credentials). Arrays are opened through
+:class:`StrictStore`, which turns a missing or empty chunk (shard) file into an error instead of
+letting zarr fill the array with its fill value.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from emod_data.errors import StoreError
+
+
+class MissingChunkError(FileNotFoundError):
+    """A chunk (shard) file of an array is missing or empty."""
+
+
+def is_url(path: str | Path) -> bool:
+    """True when ``path`` is an fsspec URL (``s3://...``) rather than a local path."""
+    text = str(path)
+    return "://" in text and not text.startswith("file://")
+
+
+def local_path(path: str | Path) -> Path:
+    """The local folder of a path or ``file://`` URL (``~`` expanded, made absolute)."""
+    text = str(path)
+    if text.startswith("file://"):
+        text = text[len("file://") :]
+    return Path(text).expanduser().absolute()
+
+
+def filesystem(path: str | Path, storage_options: dict | None = None):
+    """(fsspec filesystem, path inside it) of a local path or an fsspec URL.
+
+    Raises
+    ------
+    StoreError
+        The URL's protocol has no installed fsspec backend, or its options are refused.
+    """
+    import fsspec
+
+    try:
+        return fsspec.core.url_to_fs(str(path), **(storage_options or {}))
+    except (ImportError, ValueError, TypeError) as exc:
+        raise StoreError(f"{path}: cannot open this store location ({type(exc).__name__}: {exc})") from None
+
+
+def parse_storage_options(items: list[str] | None) -> dict:
+    """``KEY=VALUE`` strings (``--storage-option``) as a dict of fsspec storage options.
+
+    Values ``true``/``false`` become booleans and integers become ints; a key with dots
+    (``client_kwargs.endpoint_url=http://...``) sets a nested option.
+
+    Raises
+    ------
+    ValueError
+        An item without ``=``.
+    """
+    options: dict = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"expected KEY=VALUE (got {item!r})")
+        parsed: object = value
+        if value.lower() in ("true", "false"):
+            parsed = value.lower() == "true"
+        elif value.lstrip("-").isdigit():
+            parsed = int(value)
+        *parents, leaf = key.strip().split(".")
+        target = options
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[leaf] = parsed
+    return options
+
+
+def _is_chunk_key(key: str) -> bool:
+    return key.startswith("c/") or "/c/" in key
+
+
+def _strict_store_class():
+    from zarr.storage import WrapperStore
+
+    class StrictStore(WrapperStore):
+        """A zarr store wrapper that raises :class:`MissingChunkError` for a missing or empty chunk file."""
+
+        async def get(self, key, prototype, byte_range=None):
+            value = await self._store.get(key, prototype, byte_range)
+            if _is_chunk_key(key) and (value is None or len(value) == 0):
+                raise MissingChunkError(f"chunk file {key} is missing or empty")
+            return value
+
+        async def get_partial_values(self, prototype, key_ranges):
+            key_ranges = list(key_ranges)
+            values = await self._store.get_partial_values(prototype, key_ranges)
+            for (key, _), value in zip(key_ranges, values, strict=True):
+                if _is_chunk_key(key) and (value is None or len(value) == 0):
+                    raise MissingChunkError(f"chunk file {key} is missing or empty")
+            return values
+
+    return StrictStore
+
+
+def zarr_store(path: str | Path, storage_options: dict | None = None, read_only: bool = True):
+    """A zarr store object for a store location; read-only ones are strict about missing chunks.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Local folder or fsspec URL.
+    storage_options : dict, optional
+        fsspec options of a URL (ignored for local folders).
+    read_only : bool
+        Open for reading (wrapped in the strict store) or for writing.
+    """
+    from zarr.storage import FsspecStore, LocalStore
+
+    if is_url(path):
+        try:
+            base = FsspecStore.from_url(str(path), storage_options=storage_options or None, read_only=read_only)
+        except (ImportError, ValueError, TypeError) as exc:
+            raise StoreError(f"{path}: cannot open this store location ({type(exc).__name__}: {exc})") from None
+    else:
+        base = LocalStore(local_path(path), read_only=read_only)
+    return _strict_store_class()(base) if read_only else base

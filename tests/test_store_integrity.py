@@ -1,0 +1,168 @@
+"""Store reliability: atomic root creation, checksummed arrays, missing chunks and reads during a re-ingest."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emod_data.config import ProcessingConfig
+from emod_data.errors import StoreError
+from emod_data.ingest import ingest
+from emod_data.inspect import inspect_store
+from emod_data.store import create_or_check_root, open_store, read_root
+
+
+@pytest.fixture(scope="module")
+def small_store(raw_corpora, tmp_path_factory) -> Path:
+    """One DEAP subject (40 short trials, with baselines): a store that tests copy and damage."""
+    store = tmp_path_factory.mktemp("integrity") / "deap.zarr"
+    report = ingest("deap", raw_corpora["deap"], store, subjects=["01"])
+    assert report.ok and len(report.recordings) == 80  # stimulus and baseline
+    return store
+
+
+@pytest.fixture
+def store_copy(small_store, tmp_path) -> Path:
+    import shutil
+
+    target = tmp_path / "copy.zarr"
+    shutil.copytree(small_store, target)
+    return target
+
+
+def _shard(store: Path, rid: str) -> Path:
+    return store / "data" / rid / "c" / "0" / "0"
+
+
+KILL_DURING_ROOT = """
+import os, signal, sys
+import emod_data.store as store
+from emod_data.config import ProcessingConfig
+
+def killed(*args, **kwargs):  # the channels table is written, the root zarr.json is next
+    os.kill(os.getpid(), signal.SIGKILL)
+
+store._zarr = killed
+store.create_or_check_root(sys.argv[1], ProcessingConfig())
+"""
+
+
+def test_kill_during_root_creation_then_rerun_succeeds(tmp_path):
+    target = tmp_path / "new.zarr"
+    child = subprocess.run([sys.executable, "-c", KILL_DURING_ROOT, str(target)], env=os.environ.copy())
+    assert child.returncode == -9
+    assert not (target / "zarr.json").exists()
+    leftovers = list(tmp_path.glob(".new.zarr.creating-*"))
+    assert leftovers and (leftovers[0] / "tables" / "channels.parquet").exists()  # killed mid-build, aside
+    assert create_or_check_root(target, ProcessingConfig()) == ProcessingConfig()
+    assert read_root(target) == ProcessingConfig() and len(open_store(target).vocabulary) == 341
+    assert not list(tmp_path.glob(".new.zarr.creating-*"))  # the dead build is cleaned up
+
+
+def test_root_creation_accepts_an_empty_folder_and_an_old_lock_file(tmp_path):
+    (tmp_path / "empty.zarr").mkdir()
+    (tmp_path / "locked.zarr").mkdir()
+    (tmp_path / "locked.zarr" / ".emod-root.lock").touch()
+    for name in ("empty.zarr", "locked.zarr"):
+        create_or_check_root(tmp_path / name, ProcessingConfig())
+        assert read_root(tmp_path / name) == ProcessingConfig()
+        assert not (tmp_path / name / ".emod-root.lock").exists()
+
+
+def test_refused_folder_is_left_untouched(tmp_path):
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(StoreError, match="folder exists and is not a zarr store"):
+        create_or_check_root(tmp_path / "other", ProcessingConfig())
+    assert sorted(p.name for p in (tmp_path / "other").iterdir()) == ["notes.txt"]
+
+
+def test_root_metadata_errors_name_the_path(store_copy):
+    rid = open_store(store_copy).recordings["recording_id"].iloc[0]
+    with pytest.raises(StoreError, match=r"a zarr array, not a store root"):
+        open_store(store_copy / "data" / rid)
+    (store_copy / "zarr.json").write_text("{not json")
+    with pytest.raises(StoreError, match=rf"{store_copy}: zarr.json is not valid JSON"):
+        open_store(store_copy)
+
+
+def test_flipped_bytes_raise_and_fail_inspect(store_copy):
+    store = open_store(store_copy)
+    rid = store.recordings["recording_id"].iloc[5]
+    good = store.read(rid)
+    shard = _shard(store_copy, rid)
+    data = bytearray(shard.read_bytes())
+    rng = np.random.default_rng(0)
+    for offset in rng.choice(len(data) - 200, size=64, replace=False):  # payload bytes, not the index
+        data[int(offset)] ^= 0xA5
+    shard.write_bytes(bytes(data))
+    fresh = open_store(store_copy)
+    with pytest.raises(StoreError, match=rf"cannot read recording '{rid}'.*checksum"):
+        fresh.read(rid)
+    with pytest.raises(StoreError, match=rf"'{rid}'"):
+        fresh.read(rid, 0, 10)
+    other = store.recordings["recording_id"].iloc[6]
+    assert fresh.read(other).shape[1] > 0 and good.shape[1] > 0
+    report = inspect_store(store_copy, window_seconds=1.0, workers=1)
+    assert report.failed("error") and rid in report.hits("array_unreadable")
+
+
+@pytest.mark.parametrize("damage", ["delete", "empty"])
+def test_missing_or_empty_shard_is_an_error_not_zeros(store_copy, damage):
+    rid = open_store(store_copy).recordings["recording_id"].iloc[2]
+    shard = _shard(store_copy, rid)
+    if damage == "delete":
+        shard.unlink()
+    else:
+        shard.write_bytes(b"")
+    with pytest.raises(StoreError, match=rf"cannot read recording '{rid}'.*(missing or empty)"):
+        open_store(store_copy).read(rid)
+    report = inspect_store(store_copy, window_seconds=1.0, workers=1)
+    assert report.failed("error") and report.hits("array_unreadable") == [rid]
+
+
+def test_reader_never_sees_zeros_during_a_reingest(raw_corpora, tmp_path):
+    import shutil
+
+    raw = tmp_path / "raw"
+    shutil.copytree(raw_corpora["deap"], raw)
+    path = tmp_path / "s.zarr"
+    ingest("deap", raw, path, subjects=["01"])
+    store = open_store(path)
+    rids = store.recordings["recording_id"].iloc[:4].tolist()
+    expected = {rid: store.read(rid) for rid in rids}
+    seen, problems, stop = [0], [], threading.Event()
+
+    def reader() -> None:
+        reading = open_store(path)
+        while not stop.is_set():
+            for rid in rids:
+                try:
+                    data = reading.read(rid)
+                except StoreError as exc:
+                    problems.append(str(exc))
+                    continue
+                seen[0] += 1
+                if not np.array_equal(data, expected[rid]):
+                    problems.append(f"{rid}: wrong values (all zero: {not data.any()})")
+
+    source = raw / store.recordings["source_file"].iloc[0]
+    os.utime(source, ns=(source.stat().st_atime_ns, source.stat().st_mtime_ns + 10**9))
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        for _ in range(2):
+            report = ingest("deap", raw, path, subjects=["01"], overwrite=False)
+            assert report.processed == 1
+            os.utime(source, ns=(source.stat().st_atime_ns, source.stat().st_mtime_ns + 10**9))
+    finally:
+        stop.set()
+        thread.join()
+    assert seen[0] > 0 and problems == []
+    assert not list((path / "data").rglob(".trial-*"))  # nothing left aside
