@@ -8,7 +8,6 @@ a one-line :class:`~emod_data.errors.ReaderError` naming the file.
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from emod_data.errors import ReaderError
+from emod_data.readers.safe_pickle import load_pickle
 
 MAT73_SIGNATURE = b"MATLAB 7.3"
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -67,13 +67,12 @@ class MatV73Container:
 class PickleContainer:
     """A pickled dict of arrays, or a single pickled array (key ``""``).
 
-    Python 2 pickles (DEAP) are read with ``encoding="latin1"``, which also reads
-    Python 3 pickles of NumPy arrays.
+    Loaded with the restricted unpickler of :mod:`emod_data.readers.safe_pickle`: a pickle that
+    references anything but NumPy arrays, dicts, lists and builtin scalars is refused.
     """
 
     def __init__(self, path: Path) -> None:
-        with open(path, "rb") as handle:
-            obj = pickle.load(handle, encoding="latin1")
+        obj = load_pickle(path)  # restricted: arrays, dicts, lists and builtin scalars only
         if isinstance(obj, dict):
             self._vars = {str(k): v for k, v in obj.items()}
         elif isinstance(obj, np.ndarray):
