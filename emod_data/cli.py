@@ -69,6 +69,15 @@ def _processing(
         raise typer.BadParameter(str(exc)) from None
 
 
+def _storage_options(items: list[str] | None) -> dict | None:
+    from emod_data.storage import parse_storage_options
+
+    try:
+        return parse_storage_options(items) or None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--storage-option") from None
+
+
 def _subjects(values: list[str] | None) -> list[str] | None:
     if not values:
         return None
@@ -96,7 +105,9 @@ def _print_failures(failures, limit: int = 20) -> None:
 def ingest_command(
     corpus: Annotated[str, typer.Argument(help="Corpus name (see `emod-data corpora`) or a manifest file.")],
     raw_dir: Annotated[Path, typer.Argument(help="The corpus folder as downloaded.")],
-    store: Annotated[Path, typer.Option("--store", help="Store folder (created when missing).")],
+    store: Annotated[
+        str, typer.Option("--store", help="Store folder or fsspec URL (s3://bucket/x.zarr); created when missing.")
+    ],
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
     overwrite: Annotated[bool, typer.Option(help="Re-ingest this corpus instead of skipping complete files.")] = False,
     subjects: Annotated[list[str] | None, typer.Option(help="Only these subjects (repeat or comma-separate).")] = None,
@@ -112,18 +123,28 @@ def ingest_command(
         ),
     ] = False,
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address for multi-machine runs.")] = None,
+    cluster_timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for the Dask scheduler and workers before giving up.")
+    ] = 30.0,
+    storage_option: Annotated[
+        list[str] | None,
+        typer.Option("--storage-option", help="fsspec option of a store URL, KEY=VALUE (repeat)."),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks.")] = False,
 ) -> None:
     """Ingest a raw corpus into a harmonized store.
 
     Reads every file the manifest describes, harmonizes channels, units, filters,
     rate and labels, and writes arrays and tables into the store. Resumable: a
-    rerun skips files already complete. Exits with 1 when any file or trial
-    failed (see the failures table), 2 on a usage or setup error.
+    rerun skips files already complete. The store may be a local folder or
+    any fsspec URL (S3, GCS, memory) with --storage-option KEY=VALUE for its
+    endpoint and credentials. Exits with 1 when any file or trial failed (see
+    the failures table), 2 on a usage or setup error (one line).
     """
     from emod_data.ingest import ingest
 
     try:
+        options = _storage_options(storage_option)
         processing = _processing(config, sfreq, bandpass, notch, reference, raw)
         report = ingest(
             corpus,
@@ -135,8 +156,10 @@ def ingest_command(
             config=processing,
             scheduler=scheduler,
             progress=True,
+            storage_options=options,
+            cluster_timeout=cluster_timeout,
         )
-    except EmodDataError as exc:
+    except (EmodDataError, OSError) as exc:
         _fail(exc, verbose)
     console.print(
         f"{report.corpus}: {report.files} files, {report.processed - len(report.skipped_inputs)} ingested, "
@@ -283,6 +306,10 @@ def inspect_command(
     split_fractions: Annotated[str, typer.Option(help="Fractions of a drawn split (train,val,test).")] = "0.8,0.1,0.1",
     split_seed: Annotated[int, typer.Option(help="Seed of a drawn split.")] = 0,
     show: Annotated[int, typer.Option(help="Findings listed on the terminal (all are in the report).")] = 20,
+    storage_option: Annotated[
+        list[str] | None,
+        typer.Option("--storage-option", help="fsspec option of a store URL, KEY=VALUE (repeat)."),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks.")] = False,
 ) -> None:
     """Inspect a store: per-corpus summary, quality checks, split audit and an HTML report.
@@ -306,6 +333,7 @@ def inspect_command(
     except ValueError:
         raise typer.BadParameter(f"expected numbers like 0.8,0.1,0.1 (got {split_fractions!r})") from None
     try:
+        options = _storage_options(storage_option)
         proposed = _read_split_file(split_file) if split_file is not None else split
         result = inspect_store(
             store,
@@ -318,8 +346,9 @@ def inspect_command(
             split_fractions=fractions,
             split_seed=split_seed,
             progress=True,
+            storage_options=options,
         )
-    except (EmodDataError, ValueError) as exc:
+    except (EmodDataError, ValueError, OSError) as exc:
         _fail(exc, verbose)
     summary = result.summary[["corpus", "subjects", "sessions", "trials", "hours", "channels", "hz", "windows"]]
     print_summary(summary.rename(columns={"windows": f"windows {window:g}s"}), f"store {result.store}")

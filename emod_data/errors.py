@@ -38,3 +38,7 @@ class SkippedInput(EmodDataError):
 
     Raised by a reader before it yields any trial; the ingest counts the file as skipped instead of failed.
     """
+
+
+class ClusterError(EmodDataError):
+    """A Dask scheduler cannot be reached, has no workers, or lost all of them during a run."""

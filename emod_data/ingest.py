@@ -25,23 +25,28 @@ import numpy as np
 import pandas as pd
 
 from emod_data.channels import ChannelPlan, plan_channels
+from emod_data.cluster import CLUSTER_TIMEOUT, connect
+from emod_data.cluster import run_tasks as run_on_cluster
 from emod_data.config import ProcessingConfig
 from emod_data.discovery import SourceFile, discover, natural_key
 from emod_data.errors import EmodDataError, LabelError, ReaderError, SignalError, SkippedInput, StoreError
 from emod_data.labels import LabelResolver
+from emod_data.lease import corpus_lease
 from emod_data.lexicon import load_lexicon
 from emod_data.manifest import Manifest, load_manifest
 from emod_data.preprocess import harmonize
 from emod_data.readers import read_trials
+from emod_data.storage import is_url, local_path, remove_tree
 from emod_data.store import (
     create_or_check_root,
     read_root,
     read_table,
     segment_complete,
-    table_path,
+    store_exists,
     write_segment,
     write_table,
 )
+from emod_data.workers import run_in_processes
 
 FAILURE_COLUMNS = ["file", "subject", "session", "trial", "stage", "error"]
 
@@ -77,6 +82,7 @@ class FileTask:
     store: str
     subjects: frozenset[str] | None = None
     threads: int = 1
+    storage_options: dict | None = None
 
 
 @dataclass
@@ -133,7 +139,7 @@ def _store_trial(
         rid = recording_id(manifest.name, subject, session, raw.trial, segment)
         attrs = {"channel_names": plan.names, "recording_id": rid, **provenance}
         written.append(f"data/{rid}")
-        write_segment(task.store, f"data/{rid}", signal, attrs, config)
+        write_segment(task.store, f"data/{rid}", signal, attrs, config, task.storage_options)
         rows.append(
             {
                 "recording_id": rid,
@@ -166,12 +172,10 @@ def _collect(entry: tuple, result: FileResult, fail: Callable) -> None:
         fail("signal", message if message.startswith(where) else f"{where}: {message}", session, trial, subject)
 
 
-def _discard_rows(result: FileResult, store: str) -> None:
+def _discard_rows(result: FileResult, task: FileTask) -> None:
     """Remove the arrays a file wrote before it failed as a whole, so no orphan is left behind."""
-    import shutil
-
     for path in result.written:
-        shutil.rmtree(Path(store) / path, ignore_errors=True)
+        remove_tree(task.store, path, task.storage_options)
     result.rows.clear()
 
 
@@ -253,16 +257,16 @@ def process_file(task: FileTask) -> FileResult:
             while pending:
                 _collect(pending.popleft(), result, fail)
     except SkippedInput as exc:  # e.g. a MAHNOB-HCI session without felt ratings: counted, not failed
-        _discard_rows(result, task.store)
+        _discard_rows(result, task)
         result.skipped_inputs.append({"file": src.relpath, "reason": _first_line(exc)})
     except ReaderError as exc:
-        _discard_rows(result, task.store)
+        _discard_rows(result, task)
         fail("read", _first_line(exc))
     except EmodDataError as exc:
-        _discard_rows(result, task.store)
+        _discard_rows(result, task)
         fail("ingest", _first_line(exc))
     except Exception as exc:
-        _discard_rows(result, task.store)
+        _discard_rows(result, task)
         fail("internal", f"{src.relpath}: {type(exc).__name__}: {_first_line(exc)}")
         result.failures[-1]["traceback"] = traceback.format_exc()
     return result
@@ -275,7 +279,8 @@ class IngestReport:
     Attributes
     ----------
     corpus : str
-    store : pathlib.Path
+    store : pathlib.Path or str
+        The store folder, or its URL.
     files : int
         Files matched by the manifest (after the subject filter).
     skipped : int
@@ -296,7 +301,7 @@ class IngestReport:
     """
 
     corpus: str
-    store: Path
+    store: Path | str
     files: int
     skipped: int
     processed: int
@@ -345,17 +350,35 @@ def summarize(recordings: pd.DataFrame) -> pd.DataFrame:
 
 
 @contextmanager
-def corpus_lock(store: Path, corpus: str) -> Iterator[None]:
-    """Hold an exclusive lock on one corpus of a store (released even on kill -9)."""
-    lock_path = store / "tables" / f".ingest-{corpus}.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "w") as handle:
+def corpus_lock(store: Path | str, corpus: str, storage_options: dict | None = None) -> Iterator[Callable[[], None]]:
+    """Hold the single-writer right on one corpus of a store.
+
+    A local store is locked with ``flock`` on ``tables/.ingest-<corpus>.lock`` (released even on
+    kill -9); a store on object storage, which has no locks, with a lease object (see :mod:`emod_data.lease`).
+    Yields a callable that renews the lease (a no-op for local stores); call it after each finished file.
+
+    Raises
+    ------
+    StoreError
+        Another ingest of this corpus holds it, or the lock file cannot be written (read-only store).
+    """
+    if is_url(store):
+        with corpus_lease(store, corpus, storage_options) as lease:
+            yield lease.renew
+        return
+    lock_path = Path(store) / "tables" / f".ingest-{corpus}.lock"
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock_path, "w")
+    except OSError as exc:
+        raise StoreError(f"{lock_path}: cannot write the ingest lock ({exc.strerror or exc})") from None
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise StoreError(f"{store}: another ingest of corpus '{corpus}' is running on this store") from None
         try:
-            yield
+            yield lambda: None
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
@@ -375,7 +398,8 @@ def _is_complete(
     manifest: Manifest,
     lexicon_sha256: str,
     config: ProcessingConfig,
-    store: Path,
+    store: Path | str,
+    storage_options: dict | None = None,
 ) -> bool:
     if not len(rows):
         return False
@@ -388,35 +412,23 @@ def _is_complete(
         and first["lexicon_sha256"] == lexicon_sha256
         and first["processing_hash"] == config.hash
     )
-    return same and all(segment_complete(store, p) for p in rows["path"])
+    return same and all(segment_complete(store, p, storage_options) for p in rows["path"])
 
 
-def _run_tasks(tasks: list[FileTask], workers: int, scheduler: str | None) -> Iterator[FileResult]:
-    if scheduler:
-        from distributed import Client, as_completed
-
-        with Client(scheduler) as client:
-            for future in as_completed([client.submit(process_file, t, pure=False) for t in tasks]):
-                yield future.result()
+def _run_tasks(tasks: list[FileTask], workers: int, client, cluster_timeout: float) -> Iterator[FileResult]:
+    if client is not None:
+        yield from run_on_cluster(client, process_file, tasks, cluster_timeout)
     elif workers <= 1 or len(tasks) <= 1:
         for task in tasks:
             yield process_file(task)
     else:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        context = multiprocessing.get_context("spawn")  # zarr runs an event-loop thread: never fork it
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            for future in as_completed([pool.submit(process_file, t) for t in tasks]):
-                yield future.result()
+        yield from run_in_processes(process_file, tasks, workers)
 
 
-def _remove_corpus(store: Path, corpus: str) -> None:
-    import shutil
-
-    shutil.rmtree(store / "data" / corpus, ignore_errors=True)
+def _remove_corpus(store: Path | str, corpus: str, storage_options: dict | None) -> None:
+    remove_tree(store, f"data/{corpus}", storage_options)
     for kind in ("recordings", "failures"):
-        table_path(store, kind, corpus).unlink(missing_ok=True)
+        remove_tree(store, f"tables/{kind}/{corpus}.parquet", storage_options)
 
 
 def ingest(
@@ -430,6 +442,8 @@ def ingest(
     config: ProcessingConfig | None = None,
     scheduler: str | None = None,
     progress: bool | Callable[[FileResult], None] = False,
+    storage_options: dict | None = None,
+    cluster_timeout: float = CLUSTER_TIMEOUT,
 ) -> IngestReport:
     """Ingest a raw corpus into a harmonized store.
 
@@ -439,8 +453,9 @@ def ingest(
         A shipped corpus name (``"seed"``) or the path of a manifest.
     raw_dir : path-like
         The corpus root folder as downloaded.
-    store : path-like
-        The store folder (created when missing).
+    store : str or path-like
+        The store folder, or an fsspec URL (``s3://bucket/emod.zarr``, ``memory://emod.zarr``);
+        created when missing.
     workers : int
         Worker processes (1 runs in this process).
     overwrite : bool
@@ -456,6 +471,11 @@ def ingest(
         file tasks on instead of local processes.
     progress : bool or callable
         True shows a rich progress bar; a callable is called with each FileResult.
+    storage_options : dict, optional
+        fsspec options of a store URL (endpoint, credentials).
+    cluster_timeout : float
+        Seconds to wait for the Dask scheduler and a first worker (before the store is
+        touched), and how long the cluster may be without workers before the run stops.
 
     Returns
     -------
@@ -463,70 +483,87 @@ def ingest(
 
     Raises
     ------
-    ManifestError, StoreError, ReaderError
+    ManifestError, StoreError, ReaderError, ClusterError
         Problems found before any file is processed (bad manifest, refused
-        processing parameters, no files).
+        processing parameters, no files, unreachable cluster), a store that cannot be
+        written, or a cluster lost during the run.
     """
     manifest = load_manifest(corpus)
-    store, raw_dir = Path(store).expanduser().absolute(), Path(raw_dir).expanduser()
+    store = store if is_url(store) else local_path(store)
+    raw_dir = Path(raw_dir).expanduser()
+    options = storage_options
     if config is None:
-        config = read_root(store) if (store / "zarr.json").exists() else ProcessingConfig()
+        config = read_root(store, options) if store_exists(store, options) else ProcessingConfig()
     lexicon = load_lexicon()
     plan = plan_channels(
         manifest.channels.names, manifest.channels.rename, manifest.channels.exclude, str(manifest.path)
     )
     files, ignored = discover(manifest, raw_dir, subjects)
     resolver = LabelResolver.from_manifest(manifest, lexicon, raw_dir)
-    config = create_or_check_root(store, config)
+    client = connect(scheduler, cluster_timeout) if scheduler else None  # before the store is touched
+    try:
+        config = create_or_check_root(store, config, options)
+        with corpus_lock(store, manifest.name, options) as renew:
+            return _ingest_locked(
+                manifest, store, files, ignored, plan, lexicon, resolver, config, workers, overwrite,
+                subjects, client, progress, options, cluster_timeout, renew,
+            )  # fmt: skip
+    finally:
+        if client is not None:
+            client.close()
 
-    with corpus_lock(store, manifest.name):
-        if overwrite and not subjects:
-            _remove_corpus(store, manifest.name)
-        old_rows = read_table(store, "recordings", manifest.name)
-        old_failures = read_table(store, "failures", manifest.name)
-        failed_before = set(old_failures["file"]) if len(old_failures) else set()
-        by_file = dict(tuple(old_rows.groupby("source_file"))) if len(old_rows) else {}
-        todo = [
-            f
-            for f in files
-            if overwrite
-            or f.relpath in failed_before
-            or not _is_complete(f, by_file.get(f.relpath, pd.DataFrame()), manifest, lexicon.sha256, config, store)
-        ]
-        redo = {f.relpath for f in todo}
-        kept = old_rows[~old_rows["source_file"].isin(redo)] if len(old_rows) else old_rows
-        kept_failures = old_failures[~old_failures["file"].isin(redo)] if len(old_failures) else old_failures
-        rows, failures = [kept], [kept_failures]
 
-        def save() -> tuple[pd.DataFrame, pd.DataFrame]:
-            recordings = _sorted_rows(
-                pd.concat([r for r in rows if len(r)], ignore_index=True)
-                if any(len(r) for r in rows)
-                else pd.DataFrame()
-            )
-            failed = (
-                pd.concat([f for f in failures if len(f)], ignore_index=True)
-                if any(len(f) for f in failures)
-                else pd.DataFrame(columns=FAILURE_COLUMNS)
-            )
-            write_table(store, "recordings", manifest.name, recordings)
-            write_table(store, "failures", manifest.name, failed)
-            return recordings, failed
+def _ingest_locked(
+    manifest, store, files, ignored, plan, lexicon, resolver, config, workers, overwrite,
+    subjects, client, progress, options, cluster_timeout, renew,
+) -> IngestReport:  # fmt: skip
+    """The part of :func:`ingest` that runs while holding the corpus lock."""
+    if overwrite and not subjects:
+        _remove_corpus(store, manifest.name, options)
+    old_rows = read_table(store, "recordings", manifest.name, options)
+    old_failures = read_table(store, "failures", manifest.name, options)
+    failed_before = set(old_failures["file"]) if len(old_failures) else set()
+    by_file = dict(tuple(old_rows.groupby("source_file"))) if len(old_rows) else {}
+    todo = [
+        f
+        for f in files
+        if overwrite
+        or f.relpath in failed_before
+        or not _is_complete(f, by_file.get(f.relpath, pd.DataFrame()), manifest, lexicon.sha256, config, store, options)
+    ]
+    redo = {f.relpath for f in todo}
+    kept = old_rows[~old_rows["source_file"].isin(redo)] if len(old_rows) else old_rows
+    kept_failures = old_failures[~old_failures["file"].isin(redo)] if len(old_failures) else old_failures
+    rows, failures = [kept], [kept_failures]
 
-        tracebacks: list[str] = []
-        skipped_inputs: list[dict] = []
-        wanted = frozenset(subjects) if subjects and manifest.files.subject_from == "reader" else None
-        threads = 1 if scheduler else max(1, (os.cpu_count() or 1) // max(1, min(workers, len(todo))))
-        tasks = [FileTask(f, manifest, plan, resolver, config, str(store), wanted, threads) for f in todo]
-        with _progress(progress, manifest.name, len(tasks)) as advance:
-            for result in _run_tasks(tasks, workers, scheduler):
-                rows.append(pd.DataFrame(result.rows))
-                tracebacks += [f.pop("traceback") for f in result.failures if "traceback" in f]
-                failures.append(pd.DataFrame(result.failures, columns=FAILURE_COLUMNS))
-                skipped_inputs += result.skipped_inputs
-                save()
-                advance(result)
-        recordings, failed = save()
+    def save() -> tuple[pd.DataFrame, pd.DataFrame]:
+        recordings = _sorted_rows(
+            pd.concat([r for r in rows if len(r)], ignore_index=True) if any(len(r) for r in rows) else pd.DataFrame()
+        )
+        failed = (
+            pd.concat([f for f in failures if len(f)], ignore_index=True)
+            if any(len(f) for f in failures)
+            else pd.DataFrame(columns=FAILURE_COLUMNS)
+        )
+        write_table(store, "recordings", manifest.name, recordings, options)
+        write_table(store, "failures", manifest.name, failed, options)
+        renew()
+        return recordings, failed
+
+    tracebacks: list[str] = []
+    skipped_inputs: list[dict] = []
+    wanted = frozenset(subjects) if subjects and manifest.files.subject_from == "reader" else None
+    threads = 1 if client else max(1, (os.cpu_count() or 1) // max(1, min(workers, len(todo))))
+    tasks = [FileTask(f, manifest, plan, resolver, config, str(store), wanted, threads, options) for f in todo]
+    with _progress(progress, manifest.name, len(tasks)) as advance:
+        for result in _run_tasks(tasks, workers, client, cluster_timeout):
+            rows.append(pd.DataFrame(result.rows))
+            tracebacks += [f.pop("traceback") for f in result.failures if "traceback" in f]
+            failures.append(pd.DataFrame(result.failures, columns=FAILURE_COLUMNS))
+            skipped_inputs += result.skipped_inputs
+            save()
+            advance(result)
+    recordings, failed = save()
     return IngestReport(
         manifest.name,
         store,

@@ -47,7 +47,7 @@ class FilesSection(_Section):
     pattern: str
     exclude: list[str] = []
     session: Literal["group", "date_rank", "fixed", "trial_block", "reader"] = "fixed"
-    trials_per_session: int | None = Field(default=None, gt=0)
+    trials_per_session: int | None = Field(default=None, gt=0, strict=True)
 
     @field_validator("pattern")
     @classmethod
@@ -82,9 +82,9 @@ class FormatSection(_Section):
     trial_key: str | None = None
     data_key: str | None = None
     axes: list[Literal["trial", "channel", "time"]] | None = None
-    sfreq: float = Field(gt=0)
+    sfreq: float = Field(gt=0, strict=True)
     units: Literal["V", "mV", "uV", "nV"]
-    trials: int | None = Field(default=None, gt=0)
+    trials: int | None = Field(default=None, gt=0, strict=True)
     trial_ranges: dict[str, tuple[int, int]] = {}
     extra_channels: Literal["error", "drop"] = "error"
     subjects_key: str | None = None
@@ -151,7 +151,7 @@ class ChannelsSection(_Section):
 class SegmentsSection(_Section):
     """How a trial is split into baseline and stimulus segments."""
 
-    baseline_seconds: float = Field(default=0.0, ge=0)
+    baseline_seconds: float = Field(default=0.0, ge=0, strict=True)
     baseline: Literal["keep", "drop"] = "drop"
 
 
@@ -159,7 +159,7 @@ class BinarizeSection(_Section):
     """Derive a two-class label from a rating (rating > threshold is the second class)."""
 
     rating: str
-    threshold: float
+    threshold: float = Field(strict=True)
     classes: list[str] = Field(min_length=2, max_length=2)
 
 

@@ -125,3 +125,21 @@ def zarr_store(path: str | Path, storage_options: dict | None = None, read_only:
     else:
         base = LocalStore(local_path(path), read_only=read_only)
     return _strict_store_class()(base) if read_only else base
+
+
+def remove_tree(path: str | Path, key: str, storage_options: dict | None = None) -> None:
+    """Delete ``key`` (a file or a folder with everything below it) inside a store; absent is fine."""
+    import shutil
+
+    if not is_url(path):
+        target = local_path(path) / key
+        if target.is_dir():
+            shutil.rmtree(target, ignore_errors=True)
+        else:
+            target.unlink(missing_ok=True)
+        return
+    fs, root = filesystem(path, storage_options)
+    try:
+        fs.rm(f"{root}/{key}", recursive=True)
+    except FileNotFoundError:
+        pass

@@ -192,6 +192,12 @@ def create_or_check_root(
     return stored
 
 
+def store_exists(path: str | Path, storage_options: dict | None = None) -> bool:
+    """True when a store root (``zarr.json``) exists at a folder or URL."""
+    fs, root = filesystem(path, storage_options)
+    return bool(fs.exists(f"{root}/zarr.json"))
+
+
 def read_root(path: str | Path, storage_options: dict | None = None) -> ProcessingConfig:
     """Read and check a store's root attributes; return its processing configuration.
 
@@ -340,6 +346,8 @@ def write_segment(
     url = is_url(path)
     parent, _, leaf = array_path.rpartition("/")
     name = array_path if url else f"{parent}/.{leaf}.new-{os.getpid()}".lstrip("/")
+    if not url:  # versions left aside by a killed writer (one writer per corpus holds the lock)
+        _remove_aside(local_path(path) / array_path)
     store = zarr_store(path, storage_options, read_only=False)
     _fill_array(store, name, data, attrs, config)
     if not url:
@@ -366,6 +374,14 @@ def _fill_array(store, name: str, data: np.ndarray, attrs: dict, config: Process
     )
     array[:] = data
     array.update_attributes({"complete": True})
+
+
+def _remove_aside(target: Path) -> None:
+    import shutil
+
+    for folder in target.parent.glob(f".{target.name}.*"):
+        if folder.name.startswith((f".{target.name}.new-", f".{target.name}.old-")):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _swap_into_place(root: Path, written: str, array_path: str) -> None:

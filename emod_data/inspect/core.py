@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from emod_data.inspect.splits import SPLIT_LEVELS, SplitAudit, as_assignment, au
 from emod_data.inspect.stats import HIST_EDGES, StatsParams, plan_batches, stats_batch
 from emod_data.inspect.summary import label_distribution, store_failures, summarize_store
 from emod_data.store import open_store
+from emod_data.workers import run_in_processes
 
 CHANNEL_FIELDS = (
     "count",
@@ -132,6 +134,7 @@ def compute_stats(
     params: StatsParams,
     workers: int = 1,
     progress: bool | Callable[[int, int], None] = False,
+    storage_options: dict | None = None,
 ) -> StoreStats:
     """Read every listed array once, in parallel, and summarise it.
 
@@ -149,6 +152,8 @@ def compute_stats(
     progress : bool or callable
         True shows a rich progress bar on standard error; a callable is called as
         ``progress(done, total)`` after each finished batch.
+    storage_options : dict, optional
+        fsspec options of a store URL.
 
     Returns
     -------
@@ -178,20 +183,19 @@ def compute_stats(
     try:
         if workers <= 1 or len(batches) <= 1:
             for batch in batches:
-                advance(stats_batch(store, batch, params))
-        else:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor, as_completed
-
-            context = multiprocessing.get_context("spawn")  # zarr runs an event-loop thread: never fork it
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-                futures = [pool.submit(stats_batch, store, batch, params) for batch in batches]
-                for future in as_completed(futures):
-                    advance(future.result())
+                advance(stats_batch(store, batch, params, storage_options=storage_options))
+        else:  # workers die with this process (see emod_data.workers)
+            task = functools.partial(_stats_task, store, params, storage_options)
+            for batch_results in run_in_processes(task, batches, workers):
+                advance(batch_results)
     finally:
         if bar is not None:
             bar.stop()
     return _assemble(order, results, params, time.perf_counter() - start)
+
+
+def _stats_task(store: str, params: StatsParams, storage_options: dict | None, batch: list[str]) -> list[dict]:
+    return stats_batch(store, batch, params, storage_options=storage_options)
 
 
 def _assemble(order: pd.DataFrame, results: dict[str, dict], params: StatsParams, seconds: float) -> StoreStats:
@@ -405,6 +409,7 @@ def inspect_store(
     split_fractions: tuple[float, ...] = (0.8, 0.1, 0.1),
     split_seed: int = 0,
     progress: bool | Callable[[int, int], None] = False,
+    storage_options: dict | None = None,
 ) -> InspectReport:
     """Inspect a store: summary, per-recording checks, optional split audit and HTML report.
 
@@ -438,6 +443,8 @@ def inspect_store(
         Seed of a drawn split.
     progress : bool or callable
         True shows a rich progress bar; a callable gets ``(done, total)``.
+    storage_options : dict, optional
+        fsspec options of a store URL (endpoint, credentials).
 
     Returns
     -------
@@ -458,9 +465,9 @@ def inspect_store(
     if level not in SPLIT_LEVELS:
         raise ValueError(f"split level must be one of {', '.join(SPLIT_LEVELS)} (got {level!r})")
     thresholds = thresholds or Thresholds()
-    handle = open_store(store)
+    handle = open_store(store, storage_options)
     recordings = handle.recordings if len(handle.recordings) else pd.DataFrame(columns=RECORDING_COLUMNS)
-    failures = store_failures(handle.path)
+    failures = store_failures(handle.path, storage_options=storage_options)
     present = sorted(set(recordings["corpus"]))
     if corpora:
         missing = sorted(set(corpora) - set(present) - set(failures["corpus"]))
@@ -480,7 +487,7 @@ def inspect_store(
         total_bytes = int((recordings["n_channels"] * recordings["n_samples"]).sum()) * 4
         if workers is None:
             workers = 1 if total_bytes < SMALL_STORE_BYTES else min(os.cpu_count() or 1, 8)
-        stats = compute_stats(handle.path, recordings, params, workers, progress)
+        stats = compute_stats(handle.path, recordings, params, workers, progress, storage_options)
     else:
         stats = _assemble(recordings, {}, params, 0.0)
     manifests = shipped_manifests(names)

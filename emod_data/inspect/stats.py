@@ -389,7 +389,7 @@ def stats_batch(
         frequencies) ``psd`` with ``psd_segments``, the amplitude ``hist`` and
         ``samples_read``.
     """
-    source = (item for path in array_paths for item in _array_blocks(store, path, params))
+    source = (item for path in array_paths for item in _array_blocks(store, path, params, storage_options))
     results: list[dict] = []
     info: dict | None = None
     accumulator: _Accumulator | None = None

@@ -46,7 +46,7 @@ def window_counts(recordings: pd.DataFrame, seconds: float, sfreq: float) -> pd.
     return recordings["n_samples"].astype(np.int64) // length
 
 
-def store_failures(store_path, corpora: list[str] | None = None) -> pd.DataFrame:
+def store_failures(store_path, corpora: list[str] | None = None, storage_options: dict | None = None) -> pd.DataFrame:
     """The ingest failures of every corpus, with a ``corpus`` column (from ``tables/failures/<corpus>.parquet``).
 
     Parameters
@@ -55,22 +55,24 @@ def store_failures(store_path, corpora: list[str] | None = None) -> pd.DataFrame
         Store folder or fsspec URL.
     corpora : list of str, optional
         Keep only these corpora.
+    storage_options : dict, optional
+        fsspec options of a store URL.
 
     Returns
     -------
     pandas.DataFrame
         Columns ``corpus``, ``file``, ``subject``, ``session``, ``trial``, ``stage``, ``error``.
     """
-    import fsspec
+    from emod_data.storage import filesystem
 
     columns = ["corpus", "file", "subject", "session", "trial", "stage", "error"]
-    fs, root = fsspec.core.url_to_fs(str(store_path))
+    fs, root = filesystem(store_path, storage_options)
     parts = []
     for path in sorted(fs.glob(f"{root}/tables/failures/*.parquet")):
         corpus = path.rsplit("/", 1)[-1][: -len(".parquet")]
         if corpora is not None and corpus not in corpora:
             continue
-        table = read_table(store_path, "failures", corpus)
+        table = read_table(store_path, "failures", corpus, storage_options)
         if len(table):
             parts.append(table.assign(corpus=corpus).reindex(columns=columns))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
