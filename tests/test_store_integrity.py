@@ -166,3 +166,39 @@ def test_reader_never_sees_zeros_during_a_reingest(raw_corpora, tmp_path):
         thread.join()
     assert seen[0] > 0 and problems == []
     assert not list((path / "data").rglob(".trial-*"))  # nothing left aside
+
+
+def test_disk_full_during_the_table_write_is_one_line_exit_2(raw_corpora, tmp_path, monkeypatch):
+    import errno
+
+    import pyarrow.parquet as pq
+    from typer.testing import CliRunner
+
+    from emod_data.cli import app
+
+    store = tmp_path / "s.zarr"
+    ingest("deap", raw_corpora["deap"], store, subjects=["01"])
+    table = store / "tables" / "recordings" / "deap.parquet"
+    before = table.read_bytes()
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pq, "write_table", full)
+    result = CliRunner().invoke(app, ["ingest", "deap", str(raw_corpora["deap"]), "--store", str(store)])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert lines[-1] == f"error: {table}: cannot write the table (No space left on device)"
+    assert table.read_bytes() == before and not list(table.parent.glob(".*.tmp"))
+
+
+def test_manifest_numbers_are_not_converted_from_strings(tmp_path):
+    from emod_data.errors import ManifestError
+    from emod_data.manifest import load_manifest
+
+    text = load_manifest("seed").path.read_text()
+    assert "trials = 15" in text
+    bad = tmp_path / "seed.toml"
+    bad.write_text(text.replace("trials = 15", 'trials = "15"'))
+    with pytest.raises(ManifestError, match=r"field 'format.trials': Input should be a valid integer \(got '15'\)"):
+        load_manifest(bad)

@@ -1,0 +1,116 @@
+"""Cost of checksum verification on reads: the same store with and without the per-chunk CRC32C codec.
+
+Every stored chunk carries a CRC32C checksum that zarr verifies on each read, and reads go
+through the strict store (a missing chunk file raises). This script builds a synthetic SEED store,
+makes an unverified twin of it (the same arrays rewritten with Blosc only, read with plain zarr),
+and prints, interleaving the contenders and taking the median of the repetitions:
+
+- ``full recordings``: ``Store.read(rid)`` of every recording (how the training caches are built);
+- ``random windows``: ``Store.read(rid, start, stop)`` of random 5 s windows (the uncached loader);
+
+in MB/s of float32 delivered, and the verified / unverified ratio. Target: the verified read costs
+at most 10% of the loader's throughput (ratio >= 0.90).
+
+Usage::
+
+    python benchmarks/read_checksum.py [--subjects 1] [--duration-scale 0.1] [--repeats 5] [--out bench-checksum]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+from synthetic_store import make_store
+
+
+def unverified_twin(store: Path, target: Path) -> Path:
+    """Copy ``store`` to ``target`` with every array rewritten without the CRC32C codec."""
+    import zarr
+    from zarr.codecs import BloscCodec
+
+    from emod_data.store import open_store
+
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(store, target)
+    source = open_store(store)
+    config = source.processing
+    blosc = BloscCodec(cname=config.compressor, clevel=config.compression_level, shuffle="bitshuffle", typesize=4)
+    for row in source.recordings.itertuples(index=False):
+        array = zarr.open_array(store=str(store), path=row.path, mode="r", zarr_format=3)
+        data = array[:]
+        twin = zarr.create_array(
+            store=str(target), name=row.path, shape=data.shape, dtype="float32", chunks=array.chunks,
+            shards=array.shards, fill_value=0.0, attributes=dict(array.attrs), overwrite=True, zarr_format=3,
+            config={"write_empty_chunks": True}, compressors=[blosc],
+        )  # fmt: skip
+        twin[:] = data
+    return target
+
+
+class PlainReader:
+    """Reads recordings with plain zarr (no checksum, no strict store): the unverified contender."""
+
+    def __init__(self, store: Path) -> None:
+        import zarr
+
+        from emod_data.store import open_store
+
+        paths = open_store(store).recordings.set_index("recording_id")["path"]
+        self.arrays = {
+            rid: zarr.open_array(store=str(store), path=p, mode="r", zarr_format=3) for rid, p in paths.items()
+        }
+
+    def read(self, rid: str, start: int | None = None, stop: int | None = None) -> np.ndarray:
+        return np.asarray(self.arrays[rid][:, start:stop], dtype=np.float32)
+
+
+def throughput(read, jobs: list[tuple[str, int | None, int | None]]) -> float:
+    """MB/s of float32 delivered by ``read(rid, start, stop)`` over the jobs."""
+    started = time.perf_counter()
+    delivered = sum(read(rid, start, stop).nbytes for rid, start, stop in jobs)
+    return delivered / 1e6 / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subjects", type=int, default=1)
+    parser.add_argument("--duration-scale", type=float, default=0.1)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--windows", type=int, default=2000)
+    parser.add_argument("--out", type=Path, default=Path("bench-checksum"))
+    args = parser.parse_args()
+
+    from emod_data.store import open_store
+
+    store = make_store(args.out, args.subjects, args.duration_scale)
+    twin = unverified_twin(store, args.out / "unverified.zarr")
+    verified, plain = open_store(store), PlainReader(twin)
+    recs = verified.recordings
+    full = [(rid, None, None) for rid in recs["recording_id"]]
+    length = round(5 * verified.processing.sfreq)
+    rng = np.random.default_rng(0)
+    picks = recs.sample(args.windows, replace=True, random_state=0)
+    windows = [
+        (row.recording_id, int(s), int(s) + length)
+        for row, s in zip(picks.itertuples(), rng.integers(0, picks["n_samples"].to_numpy() - length), strict=True)
+    ]
+    mb = recs.eval("n_channels * n_samples").sum() * 4 / 1e6
+    print(f"store: {len(recs)} recordings, {mb:.0f} MB float32; {args.windows} random 5 s windows")
+    for name, jobs in (("full recordings", full), ("random windows", windows)):
+        throughput(verified.read, jobs[:50]), throughput(plain.read, jobs[:50])  # warm the page cache
+        checked, unchecked = [], []
+        for _ in range(args.repeats):
+            checked.append(throughput(verified.read, jobs))
+            unchecked.append(throughput(plain.read, jobs))
+        a, b = statistics.median(checked), statistics.median(unchecked)
+        print(f"{name:16s} verified {a:8.1f} MB/s   unverified {b:8.1f} MB/s   ratio {a / b:.3f}")
+
+
+if __name__ == "__main__":
+    main()
