@@ -2,8 +2,9 @@
 
 Every stored chunk carries a CRC32C checksum that zarr verifies on each read, and reads go
 through the strict store (a missing chunk file raises). This script builds a synthetic SEED store,
-makes an unverified twin of it (the same arrays rewritten with Blosc only, read with plain zarr),
-and prints, interleaving the contenders and taking the median of the repetitions:
+makes an unverified twin of it (the same arrays rewritten with Blosc only, read by ``Store.read`` with
+plain zarr arrays, as before verification), and prints, interleaving the contenders and taking the
+median of the repetitions:
 
 - ``full recordings``: ``Store.read(rid)`` of every recording (how the training caches are built);
 - ``random windows``: ``Store.read(rid, start, stop)`` of random 5 s windows (the uncached loader);
@@ -53,21 +54,20 @@ def unverified_twin(store: Path, target: Path) -> Path:
     return target
 
 
-class PlainReader:
-    """Reads recordings with plain zarr (no checksum, no strict store): the unverified contender."""
+def plain_store(store: Path):
+    """``Store.read`` as it was without verification: plain zarr arrays (no strict store, no completion check)."""
+    import functools
 
-    def __init__(self, store: Path) -> None:
-        import zarr
+    import zarr
 
-        from emod_data.store import open_store
+    from emod_data.store import Store
 
-        paths = open_store(store).recordings.set_index("recording_id")["path"]
-        self.arrays = {
-            rid: zarr.open_array(store=str(store), path=p, mode="r", zarr_format=3) for rid, p in paths.items()
-        }
+    class PlainStore(Store):
+        @functools.lru_cache(maxsize=256)  # noqa: B019 - one cache per Store, as in Store
+        def _array(self, array_path: str):
+            return zarr.open_array(store=str(self.path), path=array_path, mode="r", zarr_format=3)
 
-    def read(self, rid: str, start: int | None = None, stop: int | None = None) -> np.ndarray:
-        return np.asarray(self.arrays[rid][:, start:stop], dtype=np.float32)
+    return PlainStore(store)
 
 
 def throughput(read, jobs: list[tuple[str, int | None, int | None]]) -> float:
@@ -90,7 +90,7 @@ def main() -> None:
 
     store = make_store(args.out, args.subjects, args.duration_scale)
     twin = unverified_twin(store, args.out / "unverified.zarr")
-    verified, plain = open_store(store), PlainReader(twin)
+    verified, plain = open_store(store), plain_store(twin)
     recs = verified.recordings
     full = [(rid, None, None) for rid in recs["recording_id"]]
     length = round(5 * verified.processing.sfreq)

@@ -306,6 +306,10 @@ def inspect_command(
     split_fractions: Annotated[str, typer.Option(help="Fractions of a drawn split (train,val,test).")] = "0.8,0.1,0.1",
     split_seed: Annotated[int, typer.Option(help="Seed of a drawn split.")] = 0,
     show: Annotated[int, typer.Option(help="Findings listed on the terminal (all are in the report).")] = 20,
+    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address whose workers read the arrays.")] = None,
+    cluster_timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for the Dask scheduler and workers before giving up.")
+    ] = 30.0,
     storage_option: Annotated[
         list[str] | None,
         typer.Option("--storage-option", help="fsspec option of a store URL, KEY=VALUE (repeat)."),
@@ -347,6 +351,8 @@ def inspect_command(
             split_seed=split_seed,
             progress=True,
             storage_options=options,
+            scheduler=scheduler,
+            cluster_timeout=cluster_timeout,
         )
     except (EmodDataError, ValueError, OSError) as exc:
         _fail(exc, verbose)

@@ -116,3 +116,20 @@ def test_cluster_whose_workers_all_die_stops_within_the_timeout():
             process.kill()
             process.wait()
     assert distributed is not None
+
+
+def test_inspect_on_a_dask_cluster_matches_a_local_inspect(store_all):
+    distributed = pytest.importorskip("distributed")
+    from emod_data.inspect import inspect_store
+
+    local = inspect_store(store_all, window_seconds=1.0, workers=1, corpora=["seed_iv"])
+    with distributed.LocalCluster(
+        n_workers=2, processes=False, threads_per_worker=1, dashboard_address=None
+    ) as cluster:
+        remote = inspect_store(
+            store_all, window_seconds=1.0, corpora=["seed_iv"], scheduler=cluster.scheduler_address, cluster_timeout=10
+        )
+    columns = ["check", "severity", "where"]
+    assert remote.stats.recordings["error"].isna().all() and len(remote.recordings) == len(local.recordings)
+    assert remote.findings[columns].equals(local.findings[columns])
+    assert remote.stats.channels["sd"].round(4).tolist() == local.stats.channels["sd"].round(4).tolist()

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from emod_data.cluster import CLUSTER_TIMEOUT, connect
+from emod_data.cluster import run_tasks as run_on_cluster
 from emod_data.errors import EmodDataError, StoreError
 from emod_data.inspect.checks import (
     SEVERITIES,
@@ -135,6 +137,8 @@ def compute_stats(
     workers: int = 1,
     progress: bool | Callable[[int, int], None] = False,
     storage_options: dict | None = None,
+    client=None,
+    cluster_timeout: float = CLUSTER_TIMEOUT,
 ) -> StoreStats:
     """Read every listed array once, in parallel, and summarise it.
 
@@ -154,6 +158,10 @@ def compute_stats(
         ``progress(done, total)`` after each finished batch.
     storage_options : dict, optional
         fsspec options of a store URL.
+    client : distributed.Client, optional
+        Run the batches on this Dask cluster instead of local processes (``workers`` then sets the batching).
+    cluster_timeout : float
+        With ``client``: seconds the cluster may be without workers before a ``ClusterError``.
 
     Returns
     -------
@@ -181,12 +189,15 @@ def compute_stats(
             progress(len(results), total)
 
     try:
-        if workers <= 1 or len(batches) <= 1:
+        job = functools.partial(_stats_task, store, params, storage_options)
+        if client is not None:
+            for batch_results in run_on_cluster(client, job, batches, cluster_timeout):
+                advance(batch_results)
+        elif workers <= 1 or len(batches) <= 1:
             for batch in batches:
-                advance(stats_batch(store, batch, params, storage_options=storage_options))
+                advance(job(batch))
         else:  # workers die with this process (see emod_data.workers)
-            task = functools.partial(_stats_task, store, params, storage_options)
-            for batch_results in run_in_processes(task, batches, workers):
+            for batch_results in run_in_processes(job, batches, workers):
                 advance(batch_results)
     finally:
         if bar is not None:
@@ -410,6 +421,8 @@ def inspect_store(
     split_seed: int = 0,
     progress: bool | Callable[[int, int], None] = False,
     storage_options: dict | None = None,
+    scheduler: str | None = None,
+    cluster_timeout: float = CLUSTER_TIMEOUT,
 ) -> InspectReport:
     """Inspect a store: summary, per-recording checks, optional split audit and HTML report.
 
@@ -445,6 +458,12 @@ def inspect_store(
         True shows a rich progress bar; a callable gets ``(done, total)``.
     storage_options : dict, optional
         fsspec options of a store URL (endpoint, credentials).
+    scheduler : str, optional
+        Address of a Dask scheduler (``tcp://host:8786``) whose workers read the arrays; the store
+        must be reachable under the same path or URL there.
+    cluster_timeout : float
+        Seconds to wait for the scheduler and a first worker, and that the cluster may be without
+        workers during the pass, before a one-line ``ClusterError``.
 
     Returns
     -------
@@ -466,6 +485,22 @@ def inspect_store(
         raise ValueError(f"split level must be one of {', '.join(SPLIT_LEVELS)} (got {level!r})")
     thresholds = thresholds or Thresholds()
     handle = open_store(store, storage_options)
+    client = connect(scheduler, cluster_timeout) if scheduler else None
+    try:
+        return _inspect(
+            handle, corpora, report_dir, window_seconds, workers, thresholds, split, split_by, split_fractions,
+            split_seed, progress, storage_options, client, cluster_timeout,
+        )  # fmt: skip
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _inspect(
+    handle, corpora, report_dir, window_seconds, workers, thresholds, split, split_by, split_fractions,
+    split_seed, progress, storage_options, client, cluster_timeout,
+) -> InspectReport:  # fmt: skip
+    """The body of :func:`inspect_store` once the store is open (and the cluster connected)."""
     recordings = handle.recordings if len(handle.recordings) else pd.DataFrame(columns=RECORDING_COLUMNS)
     failures = store_failures(handle.path, storage_options=storage_options)
     present = sorted(set(recordings["corpus"]))
@@ -485,9 +520,13 @@ def inspect_store(
     )
     if len(recordings):
         total_bytes = int((recordings["n_channels"] * recordings["n_samples"]).sum()) * 4
+        if client is not None and workers is None:
+            workers = max(1, sum(client.nthreads().values()))
         if workers is None:
             workers = 1 if total_bytes < SMALL_STORE_BYTES else min(os.cpu_count() or 1, 8)
-        stats = compute_stats(handle.path, recordings, params, workers, progress, storage_options)
+        stats = compute_stats(
+            handle.path, recordings, params, workers, progress, storage_options, client, cluster_timeout
+        )
     else:
         stats = _assemble(recordings, {}, params, 0.0)
     manifests = shipped_manifests(names)
