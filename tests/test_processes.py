@@ -133,3 +133,55 @@ def test_inspect_on_a_dask_cluster_matches_a_local_inspect(store_all):
     assert remote.stats.recordings["error"].isna().all() and len(remote.recordings) == len(local.recordings)
     assert remote.findings[columns].equals(local.findings[columns])
     assert remote.stats.channels["sd"].round(4).tolist() == local.stats.channels["sd"].round(4).tolist()
+
+
+SLOW_TASKS = """
+import time
+
+import emod_data.ingest as ingest
+
+original = ingest.process_file
+
+
+def slow(task):
+    time.sleep(3)
+    return original(task)
+
+
+ingest.process_file = slow
+"""
+
+
+def test_ingest_whose_cluster_loses_every_worker_exits_2_within_the_timeout(raw_corpora, tmp_path):
+    pytest.importorskip("distributed")
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    (tmp_path / "slow_tasks.py").write_text(SLOW_TASKS)  # the worker's file tasks take 3 s each
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", str(port),
+         "--no-dashboard"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(),
+    )  # fmt: skip
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_worker", address, "--no-nanny", "--nthreads", "1",
+         "--no-dashboard", "--preload", str(tmp_path / "slow_tasks.py")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(),
+    )  # fmt: skip
+    store = tmp_path / "s.zarr"
+    args = ["ingest", "seed", str(raw_corpora["seed"]), "--store", str(store), "--scheduler", address]
+    ingest = subprocess.Popen([sys.executable, "-m", "emod_data", *args, "--cluster-timeout", "3"], env=_env(),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not (store / "zarr.json").exists() and time.monotonic() < deadline and ingest.poll() is None:
+            time.sleep(0.1)
+        assert (store / "zarr.json").exists()  # connected to a cluster with a worker, run started
+        time.sleep(0.5)
+        os.kill(worker.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        _, stderr = ingest.communicate(timeout=60)
+        assert ingest.returncode == 2 and time.monotonic() - killed < 15
+        assert stderr.strip().splitlines()[-1].endswith("the Dask cluster has had no worker for 3 s; run stopped")
+    finally:
+        for process in (ingest, worker, scheduler):
+            process.kill()
+            process.wait()
