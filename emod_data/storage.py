@@ -8,9 +8,11 @@ letting zarr fill the array with its fill value.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from emod_data.errors import StoreError
+from emod_data.errors import EmodDataError, StoreError
 
 
 class MissingChunkError(FileNotFoundError):
@@ -143,3 +145,25 @@ def remove_tree(path: str | Path, key: str, storage_options: dict | None = None)
         fs.rm(f"{root}/{key}", recursive=True)
     except FileNotFoundError:
         pass
+
+
+@contextmanager
+def location_errors(path: str | Path, doing: str, pass_missing: bool = False) -> Iterator[None]:
+    """Turn errors of a storage backend into one-line StoreErrors naming the location.
+
+    Any exception (no credentials, unreachable endpoint, missing bucket) becomes
+    ``StoreError("<path>: cannot <doing> (<type>: <first line>)")``; emod errors pass through, and
+    so does ``FileNotFoundError`` with ``pass_missing=True`` (an absent key the caller handles).
+    """
+    try:
+        yield
+    except EmodDataError:
+        raise
+    except FileNotFoundError as exc:
+        if pass_missing:
+            raise
+        raise StoreError(f"{path}: cannot {doing} (FileNotFoundError: {exc})") from None
+    except Exception as exc:
+        lines = str(exc).strip().splitlines()
+        reason = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+        raise StoreError(f"{path}: cannot {doing} ({reason})") from None

@@ -27,7 +27,7 @@ import pandas as pd
 from emod_data.channels import load_vocabulary
 from emod_data.config import ProcessingConfig, check_same
 from emod_data.errors import StoreError
-from emod_data.storage import filesystem, is_url, local_path, zarr_store
+from emod_data.storage import filesystem, is_url, local_path, location_errors, zarr_store
 
 STORE_VERSION = 1
 """Version of the store layout; a store of another version is refused on open."""
@@ -177,14 +177,15 @@ def create_or_check_root(
         path = local_path(path)
         if path.exists() and not path.is_dir():
             raise StoreError(f"{path}: exists and is not a folder")
-    if not fs.exists(f"{root}/zarr.json"):
-        if fs.isdir(root) and not _empty_or_half_made(fs, root, half_made=is_url(path)):
+    with location_errors(path, "reach the store"):
+        missing = not fs.exists(f"{root}/zarr.json")
+        refused = missing and fs.isdir(root) and not _empty_or_half_made(fs, root, half_made=is_url(path))
+    if missing:
+        if refused:
             raise StoreError(f"{path}: folder exists and is not a zarr store; choose an empty or new folder")
         if is_url(path):
-            try:
+            with location_errors(path, "create the store"):
                 _write_root(path, config, storage_options)
-            except OSError as exc:
-                raise StoreError(f"{path}: cannot create the store ({type(exc).__name__}: {exc})") from None
         else:
             _create_local_root(path, config)
     stored = read_root(path, storage_options)
@@ -195,7 +196,8 @@ def create_or_check_root(
 def store_exists(path: str | Path, storage_options: dict | None = None) -> bool:
     """True when a store root (``zarr.json``) exists at a folder or URL."""
     fs, root = filesystem(path, storage_options)
-    return bool(fs.exists(f"{root}/zarr.json"))
+    with location_errors(path, "reach the store"):
+        return bool(fs.exists(f"{root}/zarr.json"))
 
 
 def read_root(path: str | Path, storage_options: dict | None = None) -> ProcessingConfig:
@@ -217,11 +219,10 @@ def read_root(path: str | Path, storage_options: dict | None = None) -> Processi
 
     fs, root = filesystem(path, storage_options)
     try:
-        text = fs.cat_file(f"{root}/zarr.json")
+        with location_errors(path, "read zarr.json", pass_missing=True):
+            text = fs.cat_file(f"{root}/zarr.json")
     except FileNotFoundError:
         raise StoreError(f"{path}: no store here (zarr.json missing)") from None
-    except OSError as exc:
-        raise StoreError(f"{path}: cannot read zarr.json ({type(exc).__name__}: {exc})") from None
     try:
         meta = json.loads(text)
     except ValueError as exc:
@@ -279,11 +280,8 @@ def write_table(
     if is_url(path):
         fs, root = filesystem(path, storage_options)
         target = f"{root}/{_table_key(kind, corpus)}"
-        try:
-            with fs.open(target, "wb") as handle:
-                pq.write_table(arrow, handle)
-        except OSError as exc:
-            raise StoreError(f"{path}/{_table_key(kind, corpus)}: cannot write the table ({exc})") from None
+        with location_errors(f"{path}/{_table_key(kind, corpus)}", "write the table"), fs.open(target, "wb") as handle:
+            pq.write_table(arrow, handle)
         return
     target = table_path(local_path(path), kind, corpus)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
@@ -304,12 +302,13 @@ def read_table(
     Works on local stores and fsspec URLs; returns an empty frame when the table is absent.
     """
     fs, root = filesystem(path, storage_options)
-    if corpus is not None or kind == "channels":
-        target = f"{root}/{_table_key(kind, corpus)}"
-        targets = [target] if fs.exists(target) else []
-    else:
-        targets = sorted(fs.glob(f"{root}/tables/{kind}/*.parquet"))
-    parts = [pd.read_parquet(target, filesystem=fs) for target in targets]
+    with location_errors(path, f"read the {kind} table"):
+        if corpus is not None or kind == "channels":
+            target = f"{root}/{_table_key(kind, corpus)}"
+            targets = [target] if fs.exists(target) else []
+        else:
+            targets = sorted(fs.glob(f"{root}/tables/{kind}/*.parquet"))
+        parts = [pd.read_parquet(target, filesystem=fs) for target in targets]
     parts = [part for part in parts if len(part)]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 

@@ -128,3 +128,15 @@ def test_store_read_from_memory_url_matches_local(store_all):
     fsspec.filesystem("memory").put(str(store_all), "/mirror.zarr", recursive=True)
     remote, local = open_store("memory://mirror.zarr"), open_store(store_all)
     pd.testing.assert_frame_equal(remote.recordings, local.recordings)
+
+
+def test_storage_backend_errors_are_one_line_store_errors(s3_server):
+    with pytest.raises(StoreError, match=r"^s3://emod-test/none.zarr: no store here \(zarr.json missing\)$"):
+        open_store("s3://emod-test/none.zarr", storage_options=s3_server)
+    with pytest.raises(
+        StoreError, match=r"^s3://no-such-bucket/x.zarr/tables/channels.parquet: cannot write the table"
+    ):
+        from emod_data.config import ProcessingConfig
+        from emod_data.store import create_or_check_root
+
+        create_or_check_root("s3://no-such-bucket/x.zarr", ProcessingConfig(), s3_server)
