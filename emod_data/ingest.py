@@ -503,67 +503,61 @@ def ingest(
     client = connect(scheduler, cluster_timeout) if scheduler else None  # before the store is touched
     try:
         config = create_or_check_root(store, config, options)
-        with corpus_lock(store, manifest.name, options) as renew:
-            return _ingest_locked(
-                manifest, store, files, ignored, plan, lexicon, resolver, config, workers, overwrite,
-                subjects, client, progress, options, cluster_timeout, renew,
-            )  # fmt: skip
-    finally:
-        if client is not None:
-            client.close()
+    except BaseException:
+        _close(client)
+        raise
 
+    with _closing(client), corpus_lock(store, manifest.name, options) as renew:
+        if overwrite and not subjects:
+            _remove_corpus(store, manifest.name, options)
+        old_rows = read_table(store, "recordings", manifest.name, options)
+        old_failures = read_table(store, "failures", manifest.name, options)
+        failed_before = set(old_failures["file"]) if len(old_failures) else set()
+        by_file = dict(tuple(old_rows.groupby("source_file"))) if len(old_rows) else {}
+        todo = [
+            f
+            for f in files
+            if overwrite
+            or f.relpath in failed_before
+            or not _is_complete(
+                f, by_file.get(f.relpath, pd.DataFrame()), manifest, lexicon.sha256, config, store, options
+            )
+        ]
+        redo = {f.relpath for f in todo}
+        kept = old_rows[~old_rows["source_file"].isin(redo)] if len(old_rows) else old_rows
+        kept_failures = old_failures[~old_failures["file"].isin(redo)] if len(old_failures) else old_failures
+        rows, failures = [kept], [kept_failures]
 
-def _ingest_locked(
-    manifest, store, files, ignored, plan, lexicon, resolver, config, workers, overwrite,
-    subjects, client, progress, options, cluster_timeout, renew,
-) -> IngestReport:  # fmt: skip
-    """The part of :func:`ingest` that runs while holding the corpus lock."""
-    if overwrite and not subjects:
-        _remove_corpus(store, manifest.name, options)
-    old_rows = read_table(store, "recordings", manifest.name, options)
-    old_failures = read_table(store, "failures", manifest.name, options)
-    failed_before = set(old_failures["file"]) if len(old_failures) else set()
-    by_file = dict(tuple(old_rows.groupby("source_file"))) if len(old_rows) else {}
-    todo = [
-        f
-        for f in files
-        if overwrite
-        or f.relpath in failed_before
-        or not _is_complete(f, by_file.get(f.relpath, pd.DataFrame()), manifest, lexicon.sha256, config, store, options)
-    ]
-    redo = {f.relpath for f in todo}
-    kept = old_rows[~old_rows["source_file"].isin(redo)] if len(old_rows) else old_rows
-    kept_failures = old_failures[~old_failures["file"].isin(redo)] if len(old_failures) else old_failures
-    rows, failures = [kept], [kept_failures]
+        def save() -> tuple[pd.DataFrame, pd.DataFrame]:
+            recordings = _sorted_rows(
+                pd.concat([r for r in rows if len(r)], ignore_index=True)
+                if any(len(r) for r in rows)
+                else pd.DataFrame()
+            )
+            failed = (
+                pd.concat([f for f in failures if len(f)], ignore_index=True)
+                if any(len(f) for f in failures)
+                else pd.DataFrame(columns=FAILURE_COLUMNS)
+            )
+            write_table(store, "recordings", manifest.name, recordings, options)
+            write_table(store, "failures", manifest.name, failed, options)
+            renew()
+            return recordings, failed
 
-    def save() -> tuple[pd.DataFrame, pd.DataFrame]:
-        recordings = _sorted_rows(
-            pd.concat([r for r in rows if len(r)], ignore_index=True) if any(len(r) for r in rows) else pd.DataFrame()
-        )
-        failed = (
-            pd.concat([f for f in failures if len(f)], ignore_index=True)
-            if any(len(f) for f in failures)
-            else pd.DataFrame(columns=FAILURE_COLUMNS)
-        )
-        write_table(store, "recordings", manifest.name, recordings, options)
-        write_table(store, "failures", manifest.name, failed, options)
-        renew()
-        return recordings, failed
-
-    tracebacks: list[str] = []
-    skipped_inputs: list[dict] = []
-    wanted = frozenset(subjects) if subjects and manifest.files.subject_from == "reader" else None
-    threads = 1 if client else max(1, (os.cpu_count() or 1) // max(1, min(workers, len(todo))))
-    tasks = [FileTask(f, manifest, plan, resolver, config, str(store), wanted, threads, options) for f in todo]
-    with _progress(progress, manifest.name, len(tasks)) as advance:
-        for result in _run_tasks(tasks, workers, client, cluster_timeout):
-            rows.append(pd.DataFrame(result.rows))
-            tracebacks += [f.pop("traceback") for f in result.failures if "traceback" in f]
-            failures.append(pd.DataFrame(result.failures, columns=FAILURE_COLUMNS))
-            skipped_inputs += result.skipped_inputs
-            save()
-            advance(result)
-    recordings, failed = save()
+        tracebacks: list[str] = []
+        skipped_inputs: list[dict] = []
+        wanted = frozenset(subjects) if subjects and manifest.files.subject_from == "reader" else None
+        threads = 1 if client else max(1, (os.cpu_count() or 1) // max(1, min(workers, len(todo))))
+        tasks = [FileTask(f, manifest, plan, resolver, config, str(store), wanted, threads, options) for f in todo]
+        with _progress(progress, manifest.name, len(tasks)) as advance:
+            for result in _run_tasks(tasks, workers, client, cluster_timeout):
+                rows.append(pd.DataFrame(result.rows))
+                tracebacks += [f.pop("traceback") for f in result.failures if "traceback" in f]
+                failures.append(pd.DataFrame(result.failures, columns=FAILURE_COLUMNS))
+                skipped_inputs += result.skipped_inputs
+                save()
+                advance(result)
+        recordings, failed = save()
     return IngestReport(
         manifest.name,
         store,
@@ -576,6 +570,19 @@ def _ingest_locked(
         tracebacks,
         sorted(skipped_inputs, key=lambda s: natural_key(s["file"])),
     )
+
+
+def _close(client) -> None:
+    if client is not None:
+        client.close()
+
+
+@contextmanager
+def _closing(client) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        _close(client)
 
 
 @contextmanager
