@@ -31,6 +31,7 @@ from emod_data.errors import EmodDataError, LabelError, ReaderError, SignalError
 from emod_data.labels import LabelResolver
 from emod_data.lexicon import load_lexicon
 from emod_data.manifest import Manifest, load_manifest
+from emod_data.memory import map_large_blocks
 from emod_data.preprocess import harmonize
 from emod_data.readers import read_trials
 from emod_data.store import (
@@ -126,6 +127,7 @@ def _store_trial(
     sfreq = raw.sfreq or manifest.format.sfreq
     scale = raw.unit_scale if raw.unit_scale is not None else manifest.unit_scale
     data = raw.data[plan.source_index]
+    raw.data = None  # the copy above is all that is needed: drop the reader's pages (a mapped file) early
     parts = [("baseline", data)] if raw.segment == "baseline" else split_segments(data, manifest, sfreq)
     rows = []
     for segment, part in parts:
@@ -192,6 +194,7 @@ def process_file(task: FileTask) -> FileResult:
         Table rows of the stored segments and failure rows.
     """
     src, manifest, config = task.source, task.manifest, task.config
+    map_large_blocks()  # peak memory: the trials in flight, not what fragmented heaps keep of earlier ones
     result = FileResult(src.relpath)
     stat = src.path.stat()
     provenance = {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import platform
+import shutil
 import struct
 
 import numpy as np
@@ -149,3 +151,37 @@ def test_file_shortened_after_opening_is_one_line(tmp_path):
             from emod_data.readers.containers import read_variable
 
             read_variable(container, "a_eeg1", "short.mat")
+
+
+def test_ingest_stores_the_same_samples_as_through_scipy(raw_corpora, tmp_path, monkeypatch):
+    """The default recipe writes bit-identical arrays whether the trials are mapped or read by scipy."""
+    import zarr
+
+    from emod_data.ingest import ingest
+    from emod_data.readers import mat5
+
+    raw = tmp_path / "seed" / "Preprocessed_EEG"  # one session file and the labels: 15 trials
+    raw.mkdir(parents=True)
+    source = raw_corpora["seed"] / "Preprocessed_EEG"
+    for path in [source / "label.mat", sorted(source.glob("1_*.mat"))[0]]:
+        shutil.copy(path, raw / path.name)
+    mapped = ingest("seed", raw.parent, tmp_path / "mapped.zarr")
+
+    def unsupported(path):
+        raise mat5.Mat5Unsupported("forced")
+
+    monkeypatch.setattr(mat5, "scan_mat5", unsupported)
+    through_scipy = ingest("seed", raw.parent, tmp_path / "scipy.zarr")
+    assert mapped.ok and through_scipy.ok and len(mapped.recordings) == len(through_scipy.recordings) == 15
+    left = zarr.open_group(tmp_path / "mapped.zarr", mode="r")
+    right = zarr.open_group(tmp_path / "scipy.zarr", mode="r")
+    for path in mapped.recordings["path"]:
+        a, b = left[path][:], right[path][:]
+        assert a.dtype == b.dtype == np.float32 and np.array_equal(a, b), path
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+def test_large_blocks_are_mapped_on_their_own():
+    from emod_data.memory import map_large_blocks
+
+    assert map_large_blocks() is True and map_large_blocks() is True  # accepted, and applied once
