@@ -34,6 +34,7 @@ from emod_data.labels import LabelResolver
 from emod_data.lease import corpus_lease
 from emod_data.lexicon import load_lexicon
 from emod_data.manifest import Manifest, load_manifest
+from emod_data.memory import map_large_blocks
 from emod_data.preprocess import harmonize
 from emod_data.readers import read_trials
 from emod_data.storage import is_url, local_path, remove_tree
@@ -132,6 +133,7 @@ def _store_trial(
     sfreq = raw.sfreq or manifest.format.sfreq
     scale = raw.unit_scale if raw.unit_scale is not None else manifest.unit_scale
     data = raw.data[plan.source_index]
+    raw.data = None  # the copy above is all that is needed: drop the reader's pages (a mapped file) early
     parts = [("baseline", data)] if raw.segment == "baseline" else split_segments(data, manifest, sfreq)
     rows = []
     for segment, part in parts:
@@ -196,6 +198,7 @@ def process_file(task: FileTask) -> FileResult:
         Table rows of the stored segments and failure rows.
     """
     src, manifest, config = task.source, task.manifest, task.config
+    map_large_blocks()  # peak memory: the trials in flight, not what fragmented heaps keep of earlier ones
     result = FileResult(src.relpath)
     stat = src.path.stat()
     provenance = {

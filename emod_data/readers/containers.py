@@ -28,21 +28,58 @@ def _first_line(exc: BaseException) -> str:
 
 
 class MatV5Container:
-    """Variables of a MATLAB v5 file (scipy.io.loadmat), loaded at once."""
+    """Variables of a MATLAB v5 file.
+
+    Plain numeric arrays in uncompressed elements are mapped from the file one at a time when
+    asked for (:mod:`emod_data.readers.mat5`), so memory holds only the variables in use; all
+    other variables (structs, cells, strings, compressed elements), or the whole file when its
+    layout is unusual, are read by :func:`scipy.io.loadmat` on first access.
+    """
 
     def __init__(self, path: Path, variables: list[str] | None = None) -> None:
-        from scipy.io import loadmat
+        from emod_data.readers.mat5 import Mat5Unsupported, scan_mat5
 
-        self._vars = {k: v for k, v in loadmat(path, variable_names=variables).items() if not k.startswith("__")}
+        self._path = Path(path)
+        self._loaded: dict[str, np.ndarray] | None = None
+        try:
+            scanned = scan_mat5(self._path)
+        except Mat5Unsupported:
+            self._numeric: dict = {}
+            self._names: list[str] | None = None
+            self._load(variables)
+            return
+        if any(not v.name for v in scanned):  # compressed elements: names known only once inflated
+            self._numeric, self._names = {}, None
+            self._load(variables)
+            return
+        wanted = set(variables) if variables is not None else None
+        self._names = [v.name for v in scanned if wanted is None or v.name in wanted]
+        self._numeric = {v.name: v for v in scanned if v.numeric and v.name in self._names}
+        self._rest = [name for name in self._names if name not in self._numeric]
+
+    def _load(self, names: list[str] | None) -> dict[str, np.ndarray]:
+        if self._loaded is None:
+            from scipy.io import loadmat
+
+            loaded = loadmat(self._path, variable_names=names)
+            self._loaded = {k: v for k, v in loaded.items() if not k.startswith("__")}
+        return self._loaded
 
     def keys(self) -> list[str]:
-        return list(self._vars)
+        return list(self._load(None)) if self._names is None else list(self._names)
 
     def __getitem__(self, key: str) -> np.ndarray:
-        return np.asarray(self._vars[key])
+        from emod_data.readers.mat5 import read_numeric
+
+        if key in self._numeric:
+            return read_numeric(self._path, self._numeric[key])
+        if self._names is not None and key not in self._names:
+            raise KeyError(key)
+        return np.asarray(self._load(self._rest if self._names is not None else None)[key])
 
     def close(self) -> None:
-        self._vars.clear()
+        self._loaded = None
+        self._numeric = {}
 
 
 class MatV73Container:
