@@ -31,13 +31,37 @@ SHORT_NAMES: dict[str, tuple[str, dict, str]] = {
     "atcnet": ("ATCNet", {}, "ATCNet (Altaheri et al. 2022), attention temporal convolutional network"),
     "eeginception": ("EEGInceptionERP", {}, "EEG-Inception (Santamaria-Vazquez et al. 2020)"),
     "eegitnet": ("EEGITNet", {}, "EEG-ITNet (Salami et al. 2022), inception + dilated TCN"),
-    "tidnet": ("TIDNet", {}, "TIDNet (Kostas & Rudzicz 2020), thinker-invariant densenet"),
     # foundation architectures, trained from scratch; registered when the installed braindecode ships them
     "labram": ("Labram", {}, "LaBraM (Jiang et al. 2024) architecture, from scratch"),
     "biot": ("BIOT", {}, "BIOT (Yang et al. 2023) architecture, from scratch"),
     "cbramod": ("CBraMod", {}, "CBraMod (Wang et al. 2025) architecture, from scratch"),
 }
 """Short name -> (braindecode class, constructor settings, description)."""
+
+
+def _deep4_pooling(shape: TaskShape) -> dict:
+    """Deep4Net's pooling for short windows: stride 3 (its default) when four blocks fit, else 2, else 1.
+
+    Each of the four blocks convolves with a 10-sample kernel then pools; 1 s windows at 200 Hz
+    are too short for the default pooling.
+    """
+    for pool in (3, 2, 1):
+        length = shape.n_times
+        for _ in range(4):
+            length = (length - 9 - pool) // pool + 1
+        if length >= 1:
+            return {} if pool == 3 else {"pool_time_length": pool, "pool_time_stride": pool}
+    return {}
+
+
+def _atcnet_windows(shape: TaskShape) -> dict:
+    """ATCNet's sliding windows: at most as many as the 8 x 7 pooled sequence has steps (5 by default)."""
+    steps = shape.n_times // 56
+    return {} if steps >= 5 else {"n_windows": max(1, steps)}
+
+
+ADAPT = {"Deep4Net": _deep4_pooling, "ATCNet": _atcnet_windows}
+"""Class -> settings that depend on the task's shape (window length)."""
 
 
 def _models_module():
@@ -162,7 +186,8 @@ def _prepare(options: BraindecodeOptions):
         extra = {k: _number(v) if isinstance(v, str) else v for k, v in overrides.items()}
         input_norm = str(extra.pop("input_norm", options.input_norm))
         cls = getattr(_models_module(), options.class_name)
-        args = _constructor_args(cls, shape, options.settings, {**options.kwargs, **extra})
+        settings = {**options.settings, **ADAPT.get(options.class_name, lambda _: {})(shape)}
+        args = _constructor_args(cls, shape, settings, {**options.kwargs, **extra})
 
         def make():
             try:
