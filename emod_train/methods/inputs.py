@@ -33,7 +33,7 @@ class FeatureDataset:
     def __init__(self, features: np.ndarray, channel_ids: Sequence[int], labels: np.ndarray) -> None:
         self.features = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
         self.channel_ids = torch.as_tensor(list(channel_ids), dtype=torch.long)
-        self.labels = torch.as_tensor(np.asarray(labels, dtype=np.int64))
+        self.labels = torch.from_numpy(np.array(labels, dtype=np.int64))
         if len(self.labels) != len(self.features):
             raise ValueError(f"labels must have one entry per window ({len(self.features)}), got {len(self.labels)}")
 
