@@ -149,6 +149,12 @@ def pretrain_command(
     mask_ratio: Annotated[float, typer.Option(help="SCMM hybrid masking ratio.")] = 0.5,
     loss: Annotated[str, typer.Option(help="soft (EMOD), hard (SupCon) or instance.")] = "soft",
     d_max: Annotated[float, typer.Option(help="Soft-weight range; 13.49 is the released code's.")] = 5.0,
+    hard_positives: Annotated[
+        str, typer.Option(help="--loss hard positives: exact V-A point, or 'cells' (integer V-A cells, released).")
+    ] = "exact",
+    floor: Annotated[
+        float | None, typer.Option(help="Replace weight sums below 1e-6 by this (released: 1.0); default skips.")
+    ] = None,
     temperature: Annotated[float, typer.Option(help="Contrastive temperature.")] = 0.07,
     augment: Annotated[bool, typer.Option("--augment/--no-augment", help="EMOD's augmentations.")] = True,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
@@ -192,7 +198,7 @@ def pretrain_command(
             channels=channel_list, window=window or 10.0, stride=stride, epochs=epochs or 100,
             batch_size=batch_size or 288, rounds=rounds, steps_per_epoch=steps_per_epoch, lr=lr,
             weight_decay=1e-4 if weight_decay is None else weight_decay, grad_clip=grad_clip, loss=loss, d_max=d_max,
-            temperature=temperature,
+            temperature=temperature, hard_positives=hard_positives, floor=floor,
             augment=augment, seed=seed, device=device, amp=amp, workers=workers,
             cache_dir=str(cache_dir) if cache_dir else None, cache=cache, checkpoint_every=checkpoint_every,
             resume=resume, model=overrides,

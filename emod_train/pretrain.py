@@ -30,7 +30,7 @@ from emod_train.cache import build_cache
 from emod_train.data import StructuredBatchSampler, WindowDataset, WindowLoader, channel_ids_of, window_table
 from emod_train.distributed import DistributedContext, ShardedBatchSampler, context_from_environment
 from emod_train.errors import DataError
-from emod_train.loss import D_MAX_PAPER, LOSS_MODES, TEMPERATURE, emod_loss
+from emod_train.loss import D_MAX_PAPER, HARD_POSITIVES, LOSS_MODES, TEMPERATURE, emod_loss
 from emod_train.model import EMODBackbone, EMODConfig, ProjectionHead, count_parameters
 from emod_train.plots import plot_loss_curves
 from emod_train.runtime import (
@@ -92,6 +92,9 @@ class PretrainConfig:
         Soft-weighted SupCon (EMOD), hard-label SupCon, or instance-only contrast.
     d_max, temperature, floor : float
         Loss parameters (5.0, 0.07, None; see :mod:`emod_train.loss`).
+    hard_positives : {"exact", "cells"}
+        Positives of the ``"hard"`` loss: the same V-A point (default) or the same integer V-A
+        cell (the released code).
     augment : bool
         Apply EMOD's augmentations.
     seed : int
@@ -137,6 +140,7 @@ class PretrainConfig:
     d_max: float = D_MAX_PAPER
     temperature: float = TEMPERATURE
     floor: float | None = None
+    hard_positives: str = "exact"
     augment: bool = True
     seed: int = 0
     device: str = "auto"
@@ -152,6 +156,8 @@ class PretrainConfig:
     def __post_init__(self) -> None:
         if self.loss not in LOSS_MODES:
             raise ValueError(f"loss must be one of {', '.join(LOSS_MODES)} (got {self.loss!r})")
+        if self.hard_positives not in HARD_POSITIVES:
+            raise ValueError(f"hard_positives must be one of {', '.join(HARD_POSITIVES)} (got {self.hard_positives!r})")
         if self.loss == "instance" and not self.augment:
             raise ValueError("instance-only contrast needs augmentations (two identical views teach nothing)")
         if self.epochs < 1 or self.batch_size < 2:
@@ -425,7 +431,7 @@ def _pretrain(
                     z, ids, va = _forward(backbone, head, batch, sfreq, cfg, generator, keep, context)
                 loss = emod_loss(
                     z, va=va, labels=ids if cfg.loss == "instance" else None, mode=cfg.loss, d_max=cfg.d_max,
-                    temperature=cfg.temperature, floor=cfg.floor,
+                    temperature=cfg.temperature, floor=cfg.floor, hard_positives=cfg.hard_positives,
                 )  # fmt: skip
                 grad_norm = optimizer_step(loss, optimizer, scaler, parameters, cfg.grad_clip, reduce)
                 value = float(loss.detach())
