@@ -147,6 +147,8 @@ def pretrain_command(
     scmm_sigma: Annotated[float, typer.Option("--sigma", help="SCMM soft-weight sharpness sigma.")] = 0.5,
     scmm_t: Annotated[float, typer.Option("--t", help="SCMM temperature t.")] = 0.5,
     mask_ratio: Annotated[float, typer.Option(help="SCMM hybrid masking ratio.")] = 0.5,
+    similarity: Annotated[str, typer.Option(help="SCMM projection similarity: cosine, or dot (released).")] = "cosine",
+    schedule: Annotated[str, typer.Option(help="SCMM learning rate: constant, or cosine (released).")] = "constant",
     loss: Annotated[str, typer.Option(help="soft (EMOD), hard (SupCon) or instance.")] = "soft",
     d_max: Annotated[float, typer.Option(help="Soft-weight range; 13.49 is the released code's.")] = 5.0,
     hard_positives: Annotated[
@@ -188,7 +190,7 @@ def pretrain_command(
         _pretrain_scmm(
             store, out_dir, corpora, session_list, channel_list, window or 1.0, epochs or 200, batch_size or 256, lr,
             3e-4 if weight_decay is None else weight_decay, scmm_a, scmm_sigma, scmm_t, mask_ratio, seed, device,
-            cache_dir, resume, quiet, verbose,
+            cache_dir, resume, quiet, verbose, similarity=similarity, schedule=schedule,
         )  # fmt: skip
         return
     overrides = _model_overrides(model)
@@ -219,7 +221,7 @@ def pretrain_command(
 
 def _pretrain_scmm(
     store, out_dir, corpora, sessions, channels, window, epochs, batch_size, lr, weight_decay, a, sigma, t, ratio,
-    seed, device, cache_dir, resume, quiet, verbose,
+    seed, device, cache_dir, resume, quiet, verbose, similarity="cosine", schedule="constant",
 ) -> None:  # fmt: skip
     from emod_train.scmm_pretrain import SCMMPretrainConfig, pretrain_scmm
 
@@ -228,7 +230,7 @@ def _pretrain_scmm(
             store=str(store), out=str(out_dir), corpora=_corpora(corpora), sessions=sessions, channels=channels,
             window=window, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, a=a, sigma=sigma,
             t=t, ratio=ratio, seed=seed, device=device, cache_dir=str(cache_dir) if cache_dir else None,
-            resume=resume,
+            resume=resume, similarity=similarity, schedule=schedule,
         )  # fmt: skip
         result = pretrain_scmm(config, progress=not quiet)
     except _expected_errors() as exc:

@@ -126,3 +126,40 @@ def test_finetune_cli_with_a_braindecode_model(store_all, tmp_path):
     bad = CliRunner().invoke(app, ["finetune", "--store", str(store_all), "--task", "seed", "--out", str(out),
                                    "--model", "nope"])  # fmt: skip
     assert bad.exit_code == 2 and "unknown model 'nope'" in bad.output
+
+
+def test_emod_backbone_dropout_changes_at_finetuning_from_a_checkpoint(tmp_path):
+    from emod_train.model import EMODBackbone, EMODConfig
+    from emod_train.runtime import save_checkpoint
+
+    shape = _shape("seed")
+    config = EMODConfig(**TINY, dropout=0.1)
+    backbone = EMODBackbone(config)
+    path = tmp_path / "pre.pt"
+    save_checkpoint(path, {"model_config": config.to_dict(), "backbone": backbone.state_dict()})
+    method = get_method("emod")
+    built = method.prepare(_fake_store(shape), shape, {"dropout": "0.25"}, str(path), {"dropout": 0.25, "kind": "mlp"})
+    assert built.config["dropout"] == 0.25 and built.config["dim"] == TINY["dim"]
+    model = built.make()
+    saved = backbone.state_dict()
+    assert all(torch.equal(v, saved[k]) for k, v in model.backbone.state_dict().items())
+    assert any(isinstance(m, torch.nn.Dropout) and m.p == 0.25 for m in model.backbone.modules())
+    with pytest.raises(ValueError, match="only the backbone dropout can change"):
+        method.prepare(_fake_store(shape), shape, {"dim": "8"}, str(path), {"dropout": 0.25, "kind": "mlp"})
+
+
+def test_scmm_released_options_pretrain(store_all, tmp_path):
+    """Cosine learning-rate schedule and raw dot-product similarity (the released code's choices)."""
+    from emod_train.runtime import load_checkpoint
+    from emod_train.scmm_pretrain import SCMMPretrainConfig, pretrain_scmm
+
+    config = SCMMPretrainConfig(
+        store=str(store_all), out=str(tmp_path / "scmm"), corpora=["seed"], epochs=2, batch_size=64, seed=0,
+        schedule="cosine", similarity="dot", cache_dir=str(tmp_path / "cache"),
+    )  # fmt: skip
+    result = pretrain_scmm(config, progress=False)
+    assert all(v == v for v in result.epoch_losses)
+    lr = load_checkpoint(result.checkpoint)["optimizer"]["param_groups"][0]["lr"]
+    assert 0 <= lr < config.lr / 2  # decayed along the cosine (constant would stay at 5e-4)
+    with pytest.raises(ValueError, match="schedule"):
+        SCMMPretrainConfig(store="s", out="o", schedule="nope")
