@@ -265,6 +265,9 @@ def crosscorpus_command(
     finetune_lr: Annotated[float, typer.Option(help="Fine-tuning learning rate (Adam).")] = 5e-4,
     seeds: Annotated[int, typer.Option(help="Fine-tuning runs per subject (seeds seed..seed+N-1).")] = 1,
     seed: Annotated[int, typer.Option(help="First seed (pretraining uses it too).")] = 0,
+    selection: Annotated[
+        str | None, typer.Option(help="Fine-tuning trials: first (SCMM's rule) or stratified (class by class).")
+    ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     cache_dir: Annotated[Path | None, typer.Option(help="Cache root (default ~/.cache/emod_train).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
@@ -288,6 +291,7 @@ def crosscorpus_command(
             emod_steps_per_epoch=emod_steps_per_epoch, emod_model=_model_overrides(emod_model),
             finetune_epochs=finetune_epochs, finetune_batch_size=finetune_batch_size, finetune_lr=finetune_lr,
             seeds=seeds, seed=seed, device=device, cache_dir=str(cache_dir) if cache_dir else None,
+            selection=selection,
         )  # fmt: skip
         result = run_cross_corpus(config, progress=not quiet)
     except _expected_errors() as exc:
