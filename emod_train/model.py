@@ -234,7 +234,11 @@ class Attention(nn.Module):
 
 
 class RelativePositionBias(nn.Module):
-    """Learned per-head bias of the attention logits by relative distance (Shaw et al., 2018), clipped."""
+    """Learned scalar bias of the attention logits per head and clipped relative distance.
+
+    One number per (head, distance), added to the logits (as T5 and EMOD's released code do); this is
+    not Shaw et al.'s (2018) form, which adds learned relative-position vectors to the keys and values.
+    """
 
     def __init__(self, heads: int, max_relative: int = 50) -> None:
         super().__init__()
