@@ -27,7 +27,14 @@ import torch
 
 from emod_train.augment import augment
 from emod_train.cache import build_cache
-from emod_train.data import StructuredBatchSampler, WindowDataset, WindowLoader, channel_ids_of, window_table
+from emod_train.data import (
+    SAMPLER_MODES,
+    StructuredBatchSampler,
+    WindowDataset,
+    WindowLoader,
+    channel_ids_of,
+    window_table,
+)
 from emod_train.distributed import DistributedContext, ShardedBatchSampler, context_from_environment
 from emod_train.errors import DataError
 from emod_train.loss import D_MAX_PAPER, HARD_POSITIVES, LOSS_MODES, TEMPERATURE, emod_loss
@@ -83,6 +90,10 @@ class PretrainConfig:
         (corpus, region) cells) rounds, unless ``rounds`` is given.
     rounds : int, optional
         m, rounds per corpus and batch.
+    sampler : {"skip", "released"}
+        Structured sampler mode (:class:`~emod_train.data.StructuredBatchSampler`): skip regions a
+        corpus lacks (default), or the released code's (an empty region is filled from the next
+        one; with ``rounds`` unset, 4 rounds: 36 windows per corpus and batch).
     steps_per_epoch : int, optional
         Batches per epoch; default about one pass over the windows.
     lr, min_lr, weight_decay, grad_clip, warmup_steps : float / int
@@ -130,6 +141,7 @@ class PretrainConfig:
     epochs: int = 100
     batch_size: int = 288
     rounds: int | None = None
+    sampler: str = "skip"
     steps_per_epoch: int | None = None
     lr: float = 5e-4
     min_lr: float = 1e-7
@@ -156,6 +168,8 @@ class PretrainConfig:
     def __post_init__(self) -> None:
         if self.loss not in LOSS_MODES:
             raise ValueError(f"loss must be one of {', '.join(LOSS_MODES)} (got {self.loss!r})")
+        if self.sampler not in SAMPLER_MODES:
+            raise ValueError(f"sampler must be one of {', '.join(SAMPLER_MODES)} (got {self.sampler!r})")
         if self.hard_positives not in HARD_POSITIVES:
             raise ValueError(f"hard_positives must be one of {', '.join(HARD_POSITIVES)} (got {self.hard_positives!r})")
         if self.loss == "instance" and not self.augment:
@@ -320,8 +334,15 @@ def _pretrain(
     if not len(labelled):
         raise DataError(f"{store.path}: no window has valence-arousal labels; EMOD pretraining needs them")
     rounds = cfg.rounds or StructuredBatchSampler.rounds_for(labelled["corpus"], labelled["region"], cfg.batch_size)
+    if cfg.sampler == "released" and cfg.rounds is None:
+        rounds = 4  # the released code: 4 rounds of the 9 regions, 36 windows per corpus
     sampler = StructuredBatchSampler(
-        labelled["corpus"].to_numpy(), labelled["region"].to_numpy(), rounds, cfg.steps_per_epoch, cfg.seed
+        labelled["corpus"].to_numpy(),
+        labelled["region"].to_numpy(),
+        rounds,
+        cfg.steps_per_epoch,
+        cfg.seed,
+        cfg.sampler,
     )
     if sampler.batch_size < context.world_size:
         raise DataError(
