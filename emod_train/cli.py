@@ -142,6 +142,9 @@ def pretrain_command(
     sampler: Annotated[
         str, typer.Option(help="skip (empty regions skipped) or released (filled from the next region, 36/corpus).")
     ] = "skip",
+    head_norm: Annotated[
+        str, typer.Option(help="Projection-head BatchNorm over the batch, or per 'corpus' sub-batch (released).")
+    ] = "batch",
     steps_per_epoch: Annotated[int | None, typer.Option(help="Batches per epoch (default: one pass).")] = None,
     lr: Annotated[float, typer.Option(help="Learning rate (emod: AdamW peak, cosine; scmm: Adam).")] = 5e-4,
     weight_decay: Annotated[float | None, typer.Option(help="Weight decay (emod 1e-4, scmm 3e-4).")] = None,
@@ -201,7 +204,8 @@ def pretrain_command(
         config = PretrainConfig(
             store=str(store), out=str(out_dir), corpora=_corpora(corpora), sessions=session_list,
             channels=channel_list, window=window or 10.0, stride=stride, epochs=epochs or 100,
-            batch_size=batch_size or 288, rounds=rounds, sampler=sampler, steps_per_epoch=steps_per_epoch, lr=lr,
+            batch_size=batch_size or 288, rounds=rounds, sampler=sampler, head_norm=head_norm,
+            steps_per_epoch=steps_per_epoch, lr=lr,
             weight_decay=1e-4 if weight_decay is None else weight_decay, grad_clip=grad_clip, loss=loss, d_max=d_max,
             temperature=temperature, hard_positives=hard_positives, floor=floor,
             augment=augment, seed=seed, device=device, amp=amp, workers=workers,

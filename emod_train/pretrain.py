@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from emod_train.augment import augment
@@ -90,6 +91,9 @@ class PretrainConfig:
         (corpus, region) cells) rounds, unless ``rounds`` is given.
     rounds : int, optional
         m, rounds per corpus and batch.
+    head_norm : {"batch", "corpus"}
+        Projection-head BatchNorm over the whole batch (default), or per corpus sub-batch (the
+        released code).
     sampler : {"skip", "released"}
         Structured sampler mode (:class:`~emod_train.data.StructuredBatchSampler`): skip regions a
         corpus lacks (default), or the released code's (an empty region is filled from the next
@@ -142,6 +146,7 @@ class PretrainConfig:
     batch_size: int = 288
     rounds: int | None = None
     sampler: str = "skip"
+    head_norm: str = "batch"
     steps_per_epoch: int | None = None
     lr: float = 5e-4
     min_lr: float = 1e-7
@@ -168,6 +173,8 @@ class PretrainConfig:
     def __post_init__(self) -> None:
         if self.loss not in LOSS_MODES:
             raise ValueError(f"loss must be one of {', '.join(LOSS_MODES)} (got {self.loss!r})")
+        if self.head_norm not in ("batch", "corpus"):
+            raise ValueError(f"head_norm must be 'batch' or 'corpus' (got {self.head_norm!r})")
         if self.sampler not in SAMPLER_MODES:
             raise ValueError(f"sampler must be one of {', '.join(SAMPLER_MODES)} (got {self.sampler!r})")
         if self.hard_positives not in HARD_POSITIVES:
@@ -233,6 +240,7 @@ def _forward(
     generator,
     keep: torch.Tensor | None = None,
     context: DistributedContext | None = None,
+    corpus_codes: torch.Tensor | None = None,
 ):
     """Embeddings of a batch (sub-batches forwarded separately), the instance ids and the V-A targets.
 
@@ -252,8 +260,9 @@ def _forward(
             pooled.append(head.pool_tokens(backbone(x, channel_ids, sfreq), channel_ids))
             ids.append(part.index)
     pooled = context.gather(torch.cat(pooled))
-    z = head.project(pooled)
-    return z, context.gather(torch.cat(ids)), context.gather(_targets(batch, cfg))
+    ids = context.gather(torch.cat(ids))
+    z = head.project(pooled, None if corpus_codes is None else corpus_codes[ids])
+    return z, ids, context.gather(_targets(batch, cfg))
 
 
 def _targets(batch, cfg: PretrainConfig) -> torch.Tensor:
@@ -385,6 +394,9 @@ def _pretrain(
     if cfg.cache:
         cache = build_cache(store, labelled, cfg.cache_dir)
     dataset = WindowDataset(labelled, store, cache)
+    corpus_codes = None  # per-window corpus ids for a per-corpus projection-head BatchNorm
+    if cfg.head_norm == "corpus":
+        corpus_codes = torch.as_tensor(pd.factorize(labelled["corpus"])[0], device=device)
     workers = loader_workers(cfg.workers, device)
     shard = ShardedBatchSampler(sampler, context.rank, context.world_size) if context.enabled else sampler
     loader = WindowLoader(dataset, shard, workers=workers, pin_memory=device.type == "cuda")
@@ -449,7 +461,7 @@ def _pretrain(
                 if cfg.augment:
                     generator = torch.Generator().manual_seed(derive_seed(cfg.seed, step, 1, *rank))
                 with autocast(device, cfg.amp):
-                    z, ids, va = _forward(backbone, head, batch, sfreq, cfg, generator, keep, context)
+                    z, ids, va = _forward(backbone, head, batch, sfreq, cfg, generator, keep, context, corpus_codes)
                 loss = emod_loss(
                     z, va=va, labels=ids if cfg.loss == "instance" else None, mode=cfg.loss, d_max=cfg.d_max,
                     temperature=cfg.temperature, floor=cfg.floor, hard_positives=cfg.hard_positives,
