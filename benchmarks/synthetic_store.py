@@ -6,7 +6,12 @@ from pathlib import Path
 
 
 def make_store(
-    out: Path, subjects: int, scale: float, corpora: tuple[str, ...] = ("seed",), workers: int = 2, seed: int = 0
+    out: Path,
+    subjects: int,
+    scale: float | dict[str, float],
+    corpora: tuple[str, ...] = ("seed",),
+    workers: int = 2,
+    seed: int = 0,
 ) -> Path:
     """Synthesize corpora into ``out/raw/<corpus>`` and ingest them into ``out/store.zarr``.
 
@@ -18,8 +23,8 @@ def make_store(
         Benchmark folder.
     subjects : int
         Subjects per corpus.
-    scale : float
-        Trial durations as a fraction of the real ones.
+    scale : float or dict
+        Trial durations as a fraction of the real ones (per corpus name when a dict).
     corpora : tuple of str
         Synthetic corpus names (``emod-data synth --list``).
     workers : int
@@ -38,7 +43,8 @@ def make_store(
     store = out / "store.zarr"
     if not (store / "zarr.json").exists():
         for corpus in corpora:
-            synthesize(corpus, out / "raw" / corpus, subjects=subjects, duration_scale=scale, seed=seed)
+            factor = scale[corpus] if isinstance(scale, dict) else scale
+            synthesize(corpus, out / "raw" / corpus, subjects=subjects, duration_scale=factor, seed=seed)
             report = ingest(corpus, out / "raw" / corpus, store, workers=workers)
             assert report.ok, report.failures
     return store

@@ -139,6 +139,12 @@ def pretrain_command(
     epochs: Annotated[int | None, typer.Option(help="Epochs (emod 100, scmm 200).")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Batch size (emod 288, sets the rounds; scmm 256).")] = None,
     rounds: Annotated[int | None, typer.Option(help="Rounds m per corpus and batch (overrides --batch-size).")] = None,
+    sampler: Annotated[
+        str, typer.Option(help="skip (empty regions skipped) or released (filled from the next region, 36/corpus).")
+    ] = "skip",
+    head_norm: Annotated[
+        str, typer.Option(help="Projection-head BatchNorm over the batch, or per 'corpus' sub-batch (released).")
+    ] = "batch",
     steps_per_epoch: Annotated[int | None, typer.Option(help="Batches per epoch (default: one pass).")] = None,
     lr: Annotated[float, typer.Option(help="Learning rate (emod: AdamW peak, cosine; scmm: Adam).")] = 5e-4,
     weight_decay: Annotated[float | None, typer.Option(help="Weight decay (emod 1e-4, scmm 3e-4).")] = None,
@@ -147,8 +153,16 @@ def pretrain_command(
     scmm_sigma: Annotated[float, typer.Option("--sigma", help="SCMM soft-weight sharpness sigma.")] = 0.5,
     scmm_t: Annotated[float, typer.Option("--t", help="SCMM temperature t.")] = 0.5,
     mask_ratio: Annotated[float, typer.Option(help="SCMM hybrid masking ratio.")] = 0.5,
+    similarity: Annotated[str, typer.Option(help="SCMM projection similarity: cosine, or dot (released).")] = "cosine",
+    schedule: Annotated[str, typer.Option(help="SCMM learning rate: constant, or cosine (released).")] = "constant",
     loss: Annotated[str, typer.Option(help="soft (EMOD), hard (SupCon) or instance.")] = "soft",
     d_max: Annotated[float, typer.Option(help="Soft-weight range; 13.49 is the released code's.")] = 5.0,
+    hard_positives: Annotated[
+        str, typer.Option(help="--loss hard positives: exact V-A point, or 'cells' (integer V-A cells, released).")
+    ] = "exact",
+    floor: Annotated[
+        float | None, typer.Option(help="Replace weight sums below 1e-6 by this (released: 1.0); default skips.")
+    ] = None,
     temperature: Annotated[float, typer.Option(help="Contrastive temperature.")] = 0.07,
     augment: Annotated[bool, typer.Option("--augment/--no-augment", help="EMOD's augmentations.")] = True,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
@@ -182,7 +196,7 @@ def pretrain_command(
         _pretrain_scmm(
             store, out_dir, corpora, session_list, channel_list, window or 1.0, epochs or 200, batch_size or 256, lr,
             3e-4 if weight_decay is None else weight_decay, scmm_a, scmm_sigma, scmm_t, mask_ratio, seed, device,
-            cache_dir, resume, quiet, verbose,
+            cache_dir, resume, quiet, verbose, similarity=similarity, schedule=schedule,
         )  # fmt: skip
         return
     overrides = _model_overrides(model)
@@ -190,9 +204,10 @@ def pretrain_command(
         config = PretrainConfig(
             store=str(store), out=str(out_dir), corpora=_corpora(corpora), sessions=session_list,
             channels=channel_list, window=window or 10.0, stride=stride, epochs=epochs or 100,
-            batch_size=batch_size or 288, rounds=rounds, steps_per_epoch=steps_per_epoch, lr=lr,
+            batch_size=batch_size or 288, rounds=rounds, sampler=sampler, head_norm=head_norm,
+            steps_per_epoch=steps_per_epoch, lr=lr,
             weight_decay=1e-4 if weight_decay is None else weight_decay, grad_clip=grad_clip, loss=loss, d_max=d_max,
-            temperature=temperature,
+            temperature=temperature, hard_positives=hard_positives, floor=floor,
             augment=augment, seed=seed, device=device, amp=amp, workers=workers,
             cache_dir=str(cache_dir) if cache_dir else None, cache=cache, checkpoint_every=checkpoint_every,
             resume=resume, model=overrides,
@@ -213,7 +228,7 @@ def pretrain_command(
 
 def _pretrain_scmm(
     store, out_dir, corpora, sessions, channels, window, epochs, batch_size, lr, weight_decay, a, sigma, t, ratio,
-    seed, device, cache_dir, resume, quiet, verbose,
+    seed, device, cache_dir, resume, quiet, verbose, similarity="cosine", schedule="constant",
 ) -> None:  # fmt: skip
     from emod_train.scmm_pretrain import SCMMPretrainConfig, pretrain_scmm
 
@@ -222,7 +237,7 @@ def _pretrain_scmm(
             store=str(store), out=str(out_dir), corpora=_corpora(corpora), sessions=sessions, channels=channels,
             window=window, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, a=a, sigma=sigma,
             t=t, ratio=ratio, seed=seed, device=device, cache_dir=str(cache_dir) if cache_dir else None,
-            resume=resume,
+            resume=resume, similarity=similarity, schedule=schedule,
         )  # fmt: skip
         result = pretrain_scmm(config, progress=not quiet)
     except _expected_errors() as exc:
@@ -257,6 +272,9 @@ def crosscorpus_command(
     finetune_lr: Annotated[float, typer.Option(help="Fine-tuning learning rate (Adam).")] = 5e-4,
     seeds: Annotated[int, typer.Option(help="Fine-tuning runs per subject (seeds seed..seed+N-1).")] = 1,
     seed: Annotated[int, typer.Option(help="First seed (pretraining uses it too).")] = 0,
+    selection: Annotated[
+        str | None, typer.Option(help="Fine-tuning trials: first (SCMM's rule) or stratified (class by class).")
+    ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     cache_dir: Annotated[Path | None, typer.Option(help="Cache root (default ~/.cache/emod_train).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
@@ -280,6 +298,7 @@ def crosscorpus_command(
             emod_steps_per_epoch=emod_steps_per_epoch, emod_model=_model_overrides(emod_model),
             finetune_epochs=finetune_epochs, finetune_batch_size=finetune_batch_size, finetune_lr=finetune_lr,
             seeds=seeds, seed=seed, device=device, cache_dir=str(cache_dir) if cache_dir else None,
+            selection=selection,
         )  # fmt: skip
         result = run_cross_corpus(config, progress=not quiet)
     except _expected_errors() as exc:
@@ -310,34 +329,136 @@ def finetune_command(
     workers: Annotated[int | None, typer.Option(help="Loader threads (default 0 on CPU, 4 on CUDA).")] = None,
     cache_dir: Annotated[Path | None, typer.Option(help="Signal cache root (default ~/.cache/emod_train).")] = None,
     cache: Annotated[bool, typer.Option("--cache/--no-cache", help="Read windows from the signal cache.")] = True,
-    model: Annotated[str | None, typer.Option(help="Backbone overrides with --from-scratch ('dim=64').")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Method (emod, scmm, eegnet, ...; see 'methods'), or EMOD overrides 'dim=64'.")
+    ] = None,
+    model_options: Annotated[
+        str | None, typer.Option(help="Model options NAME=VALUE,... (EMOD config, SCMM options, constructor args).")
+    ] = None,
+    splits: Annotated[Path | None, typer.Option(help="Split file pinning the windows (see 'benchmark').")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print tracebacks of errors.")] = False,
 ) -> None:
-    """Fine-tune on a task and report test balanced accuracy, Cohen's kappa and weighted F1.
+    """Fine-tune a registered method on a task; report test balanced accuracy, Cohen's kappa and weighted F1.
 
-    Model selection uses validation kappa only. Writes results.md, results.json, confusion.png,
-    curves.png and seed-N/ folders to --out, and prints the results table.
+    --model picks the method (default emod; 'emod-train methods' lists them). EMOD and SCMM need
+    --init CKPT or --from-scratch; braindecode models always train from scratch. Model selection
+    uses validation kappa only. Writes results.md, results.json, confusion.png, curves.png and
+    seed-N/ folders to --out, and prints the results table.
     Exit codes: 0 done, 2 usage, task, data or checkpoint error.
     """
     from emod_train.finetune import FinetuneConfig, finetune
+    from emod_train.methods import get_method, parse_options
 
-    if (init is None) == (not from_scratch):
+    method_name, overrides = "emod", {}
+    if model and "=" in model:  # the EMOD overrides form of earlier releases
+        overrides = _model_overrides(model)
+    elif model:
+        method_name = model
+    try:
+        method = get_method(method_name)
+        overrides.update(parse_options(model_options))
+    except _expected_errors() as exc:
+        _fail(exc, verbose)
+    if method.pretrainable and (init is None) == (not from_scratch):
         _fail(ValueError("give exactly one of --init CKPT and --from-scratch"))
-    overrides = _model_overrides(model)
     try:
         config = FinetuneConfig(
             store=str(store), task=task, out=str(out_dir), init=str(init) if init else None,
             from_scratch=from_scratch, epochs=epochs, batch_size=batch_size, lr=lr,
             backbone_lr_scale=backbone_lr_scale, weight_decay=weight_decay, label_smoothing=label_smoothing,
             dropout=dropout, head=head, seeds=seeds, seed=seed, device=device, amp=amp, workers=workers,
-            cache_dir=str(cache_dir) if cache_dir else None, cache=cache, model=overrides,
+            cache_dir=str(cache_dir) if cache_dir else None, cache=cache, model=overrides, method=method_name,
+            splits=str(splits) if splits else None,
         )  # fmt: skip
         result = finetune(config, progress=not quiet)
     except _expected_errors() as exc:
         _fail(exc, verbose)
     out.print(result.table, markup=False, highlight=False)
     out.print(f"results: {result.out / 'results.md'}, {result.out / 'results.json'}, {result.out / 'confusion.png'}")
+
+
+@app.command("methods")
+def methods_command() -> None:
+    """List the registered methods: name, input kind, pretraining, source and description.
+
+    Any model class of the installed braindecode is also available as ``braindecode:<ClassName>``.
+    """
+    from emod_train.methods import available_methods
+    from emod_train.methods.braindecode_models import braindecode_version, missing_short_names
+
+    table = Table(title="registered methods")
+    for column in ("name", "inputs", "pretraining", "from", "description"):
+        table.add_column(column)
+    for method in available_methods():
+        pretraining = "yes" if method.pretrainable else "no (from scratch)"
+        table.add_row(method.name, method.inputs, pretraining, method.family, method.description)
+    out.print(table)
+    missing = missing_short_names()
+    note = f"braindecode {braindecode_version()}; any of its models as braindecode:<ClassName>"
+    if missing:
+        note += f"; not in this braindecode: {', '.join(missing)}"
+    out.print(note, markup=False, highlight=False)
+
+
+def _per_model(items: list[str] | None, what: str) -> dict[str, str]:
+    """``["emod:dim=32,depth=1", ...]`` -> ``{"emod": "dim=32,depth=1"}``."""
+    found: dict[str, str] = {}
+    for item in items or []:
+        name, sep, rest = item.rpartition(":") if what == "init" else item.partition(":")
+        if what != "init" and "=" in name:
+            name, sep, rest = "", "", item
+        if not sep or not name.strip() or not rest.strip():
+            raise typer.BadParameter(f"--{what} expects MODEL:{'CKPT' if what == 'init' else 'NAME=VALUE,...'}")
+        found[name.strip()] = rest.strip()
+    return found
+
+
+@app.command("benchmark")
+def benchmark_command(
+    store: Annotated[Path, typer.Option("--store", help="Store holding the tasks' corpora.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder (splits, cells, leaderboard); resumable.")],
+    tasks: Annotated[str, typer.Option(help="Comma-separated tasks (faced, seed_v, seed or task files).")],
+    models: Annotated[str, typer.Option(help="Comma-separated methods (see 'emod-train methods').")],
+    seeds: Annotated[int, typer.Option(help="Runs per cell (seeds seed..seed+N-1).")] = 5,
+    seed: Annotated[int, typer.Option(help="First seed.")] = 0,
+    epochs: Annotated[int, typer.Option(help="Fine-tuning epochs per run.")] = 100,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 64,
+    lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
+    model_options: Annotated[
+        list[str] | None, typer.Option(help="MODEL:NAME=VALUE,... (repeatable), e.g. emod:dim=32,depth=1.")
+    ] = None,
+    init: Annotated[list[str] | None, typer.Option(help="MODEL:CKPT pretraining checkpoint (repeatable).")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    workers: Annotated[int | None, typer.Option(help="Loader threads (default 0 on CPU, 4 on CUDA).")] = None,
+    cache_dir: Annotated[Path | None, typer.Option(help="Cache root (default ~/.cache/emod_train).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print tracebacks of errors.")] = False,
+) -> None:
+    """Every model on every task with identical pinned splits; writes and prints the leaderboard.
+
+    Each task's split is written once to OUT/splits/<task>.tsv (its sha256 is in the leaderboard)
+    and reused by reruns; finished cells (OUT/cells/<task>/<model>/) are skipped. Writes
+    leaderboard.md, leaderboard.json and leaderboard.png. Models start from scratch unless --init
+    gives a checkpoint. Exit codes: 0 done, 2 usage, task, data or checkpoint error.
+    """
+    from emod_train.benchmark import BenchmarkConfig, run_benchmark
+    from emod_train.methods import parse_options
+
+    try:
+        options = {name: parse_options(text) for name, text in _per_model(model_options, "model-options").items()}
+        config = BenchmarkConfig(
+            store=str(store), out=str(out_dir), tasks=_corpora(tasks) or [], models=_corpora(models) or [],
+            seeds=seeds, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, options=options,
+            init=_per_model(init, "init"), device=device, workers=workers,
+            cache_dir=str(cache_dir) if cache_dir else None,
+        )  # fmt: skip
+        result = run_benchmark(config, progress=not quiet, log=lambda line: console.print(line, highlight=False))
+    except (*_expected_errors(), typer.BadParameter) as exc:
+        _fail(exc, verbose)
+    out.print(result.table, markup=False, highlight=False)
+    out.print(f"leaderboard: {result.out / 'leaderboard.md'}, {result.out / 'leaderboard.json'}, "
+              f"{result.out / 'leaderboard.png'}")  # fmt: skip
 
 
 @app.command("demo")

@@ -53,6 +53,12 @@ PROTOCOL_FILE = Path(__file__).parent / "protocols" / "cross_corpus.toml"
 METHODS = ("scmm", "scmm_scratch", "emod", "emod_scratch")
 """Methods the protocol can run."""
 
+SELECTIONS = ("first", "stratified")
+"""Fine-tuning trial selections: the first trials in order, or class by class in turn."""
+
+DOMINANT_SHARE = 2 / 3
+"""A class holding more than this share of the fine-tuning trials is reported as dominating."""
+
 
 @dataclass(frozen=True)
 class Direction:
@@ -98,6 +104,10 @@ class Protocol:
         class keeps at least one training trial).
     directions : dict of str to Direction
     path : pathlib.Path
+    selection : {"first", "stratified"}
+        Which trials fine-tune: the first ``finetune_trials`` in trial order (SCMM's rule), or
+        the same number taken class by class in turn, each class's trials in trial order
+        (balanced when the trial order groups classes, as DEAP's video order may).
     """
 
     window: float
@@ -107,6 +117,7 @@ class Protocol:
     val_per_class: int
     directions: dict[str, Direction]
     path: Path
+    selection: str = "first"
 
 
 def load_protocol(path: str | Path | None = None) -> Protocol:
@@ -140,11 +151,14 @@ def load_protocol(path: str | Path | None = None) -> Protocol:
             val_per_class=int(head.get("val_per_class", 1)),
             directions=parsed,
             path=path,
+            selection=str(head.get("selection", "first")),
         )
     except KeyError as exc:
         raise TaskError(f"{path}: field {exc} is missing") from None
     except (TypeError, ValueError) as exc:
         raise TaskError(f"{path}: {exc}") from None
+    if protocol.selection not in SELECTIONS:
+        raise TaskError(f"{path}: selection must be one of {', '.join(SELECTIONS)} (got {protocol.selection!r})")
     if protocol.window <= 0 or protocol.finetune_trials < 2 or protocol.val_per_class < 0:
         raise TaskError(f"{path}: window must be positive, finetune_trials >= 2 and val_per_class >= 0")
     return protocol
@@ -173,8 +187,9 @@ def subject_parts(windows: pd.DataFrame, labels: np.ndarray, protocol: Protocol)
     """Per target subject, the positions of its train, val and test windows.
 
     Trials are ordered by number; only trials of the direction's classes count. The first
-    ``finetune_trials`` fine-tune, the rest test; of the fine-tuning trials, the last
-    ``val_per_class`` trials of each class that keeps a training trial validate.
+    ``finetune_trials`` fine-tune (``protocol.selection = "stratified"``: as many, taken class by
+    class in turn), the rest test; of the fine-tuning trials, the last ``val_per_class`` trials of
+    each class that keeps a training trial validate.
 
     Returns
     -------
@@ -188,7 +203,8 @@ def subject_parts(windows: pd.DataFrame, labels: np.ndarray, protocol: Protocol)
     for subject, rows in frame.groupby("subject", sort=False):
         trial_label = rows.groupby("trial")["_label"].first()
         trials = sorted(trial_label.index, key=lambda v: _natural_key(str(v)))
-        finetune, test = trials[: protocol.finetune_trials], trials[protocol.finetune_trials :]
+        finetune = _select_trials(trials, trial_label, protocol.finetune_trials, protocol.selection)
+        test = [t for t in trials if t not in finetune]
         if not test:
             continue
         val = []
@@ -203,6 +219,45 @@ def subject_parts(windows: pd.DataFrame, labels: np.ndarray, protocol: Protocol)
         positions["trials"] = {"train": train, "val": val, "test": test}
         out[str(subject)] = positions
     return dict(sorted(out.items(), key=lambda item: _natural_key(item[0])))
+
+
+def _select_trials(trials: list, trial_label: pd.Series, count: int, selection: str) -> list:
+    """The fine-tuning trials, in trial order (see :func:`subject_parts`)."""
+    if selection == "first":
+        return trials[:count]
+    queues = {c: [t for t in trials if trial_label[t] == c] for c in sorted(set(trial_label[trials]))}
+    chosen: list = []
+    while len(chosen) < count and any(queues.values()):
+        for queue in queues.values():
+            if queue and len(chosen) < count:
+                chosen.append(queue.pop(0))
+    return [t for t in trials if t in chosen]
+
+
+def finetune_class_balance(parts: dict, labels: np.ndarray, classes) -> dict:
+    """Fine-tuning (train + val) windows per class over all subjects, and the largest class share.
+
+    Parameters
+    ----------
+    parts : dict
+        :func:`subject_parts` output.
+    labels : numpy.ndarray
+        Class index of every window.
+    classes : sequence of str
+        Class names (index order).
+
+    Returns
+    -------
+    dict
+        ``{"windows": {class: n}, "dominant": class, "dominant_share": float, "dominates": bool}``.
+    """
+    positions = [np.concatenate([p["train"], p["val"]]) for p in parts.values()]
+    chosen = labels[np.concatenate(positions).astype(np.int64)] if positions else np.array([], dtype=np.int64)
+    counts = {str(c): int((chosen == i).sum()) for i, c in enumerate(classes)}
+    total = max(1, sum(counts.values()))
+    dominant = max(counts, key=counts.get)
+    share = counts[dominant] / total
+    return {"windows": counts, "dominant": dominant, "dominant_share": share, "dominates": share > DOMINANT_SHARE}
 
 
 @dataclass
@@ -236,6 +291,8 @@ class CrossCorpusConfig:
     device : str
     cache_dir : str, optional
         Feature and signal cache root.
+    selection : {"first", "stratified"}, optional
+        Overrides the protocol's fine-tuning trial selection.
     """
 
     store: str
@@ -257,8 +314,11 @@ class CrossCorpusConfig:
     seed: int = 0
     device: str = "auto"
     cache_dir: str | None = None
+    selection: str | None = None
 
     def __post_init__(self) -> None:
+        if self.selection is not None and self.selection not in SELECTIONS:
+            raise ValueError(f"selection must be one of {', '.join(SELECTIONS)} (got {self.selection!r})")
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown or not self.methods:
             raise ValueError(f"methods must be among {', '.join(METHODS)} (got {', '.join(self.methods) or 'none'})")
@@ -496,6 +556,8 @@ def run_cross_corpus(config: CrossCorpusConfig, progress: bool = True) -> CrossC
 
     cfg = config
     protocol = load_protocol(cfg.protocol)
+    if cfg.selection is not None:
+        protocol = dataclasses.replace(protocol, selection=cfg.selection)
     names = cfg.directions or list(protocol.directions)
     unknown = [n for n in names if n not in protocol.directions]
     if unknown:
@@ -513,6 +575,8 @@ def run_cross_corpus(config: CrossCorpusConfig, progress: bool = True) -> CrossC
         info = details[name] = {
             "source": d.source, "target": d.target, "channels": d.channels, "a": d.direction.a,
             "sigma": d.direction.sigma, "t": d.direction.t, "subjects": {s: p["trials"] for s, p in d.parts.items()},
+            "selection": protocol.selection,
+            "finetune_balance": finetune_class_balance(d.parts, d.labels, d.direction.classes),
         }  # fmt: skip
         y_all = torch.from_numpy(d.labels)
         features = raw = None
@@ -552,7 +616,7 @@ def run_cross_corpus(config: CrossCorpusConfig, progress: bool = True) -> CrossC
         )
         .reset_index()
     )  # fmt: skip
-    table = results_table(summary, protocol, cfg)
+    table = results_table(summary, protocol, cfg, {k: v["finetune_balance"] for k, v in details.items()})
     subjects.to_csv(out / "subjects.csv", index=False)
     (out / "results.md").write_text(table)
     (out / "results.json").write_text(
@@ -569,18 +633,25 @@ def run_cross_corpus(config: CrossCorpusConfig, progress: bool = True) -> CrossC
     return CrossCorpusResult(out=out, summary=summary, subjects=subjects, table=table)
 
 
-def results_table(summary: pd.DataFrame, protocol: Protocol, cfg: CrossCorpusConfig) -> str:
-    """Markdown table: one row per direction, accuracy / macro F1 (mean ± std, %) per method."""
+def results_table(
+    summary: pd.DataFrame, protocol: Protocol, cfg: CrossCorpusConfig, balance: dict | None = None
+) -> str:
+    """Markdown table: one row per direction, accuracy / macro F1 (mean ± std, %) per method.
+
+    With ``balance`` (direction -> :func:`finetune_class_balance`), a last column gives the largest
+    class share of the fine-tuning windows and says when one class dominates.
+    """
     methods = list(dict.fromkeys(summary["method"]))
     lines = [
         "### Cross-corpus transfer",
         "",
         f"Accuracy / macro F1 in % on each target subject's trials after the first {protocol.finetune_trials} "
-        f"(session {protocol.target_session}), mean ± std over subjects × {cfg.seeds} seed(s); "
+        f"(session {protocol.target_session}; fine-tuning trials: {protocol.selection}), "
+        f"mean ± std over subjects × {cfg.seeds} seed(s); "
         "epochs selected on validation trials only.",
         "",
-        "| direction | " + " | ".join(methods) + " |",
-        "| --- |" + " --- |" * len(methods),
+        "| direction | " + " | ".join(methods) + (" | fine-tuning class balance |" if balance else " |"),
+        "| --- |" + " --- |" * (len(methods) + (1 if balance else 0)),
     ]
     for direction, rows in summary.groupby("direction", sort=False):
         cells = []
@@ -593,5 +664,9 @@ def results_table(summary: pd.DataFrame, protocol: Protocol, cfg: CrossCorpusCon
             accuracy = f"{100 * r.accuracy:.1f} ± {100 * r.accuracy_std:.1f}"
             cells.append(f"{accuracy} / {100 * r.macro_f1:.1f} ± {100 * r.macro_f1_std:.1f}")
         title = protocol.directions[direction].title
+        if balance and direction in balance:
+            b = balance[direction]
+            note = f"{b['dominant']} {100 * b['dominant_share']:.0f} %" + (" (dominates)" if b["dominates"] else "")
+            cells.append(note)
         lines.append(f"| {title} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

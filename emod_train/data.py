@@ -424,6 +424,10 @@ class _ResumableSampler(Sampler[list[int]]):
         raise NotImplementedError
 
 
+SAMPLER_MODES = ("skip", "released")
+"""Structured sampler modes: skip empty regions (the paper), or fill them from the next region (the released code)."""
+
+
 class StructuredBatchSampler(_ResumableSampler):
     """EMOD's structured cross-dataset sampler.
 
@@ -444,23 +448,40 @@ class StructuredBatchSampler(_ResumableSampler):
         Batches per epoch; default ``ceil(N / batch size)``, i.e. about one pass over the windows.
     seed : int
         Seed; an epoch's batches depend only on ``(seed, epoch)``.
+    mode : {"skip", "released"}
+        ``"skip"`` (the paper's description): a round skips the regions a corpus has no window in.
+        ``"released"`` (the released code): an empty region is replaced by the next non-empty one
+        (cyclically, sharing its draws), so every round takes 9 windows per corpus (4 rounds: 36).
     """
 
-    def __init__(self, corpus, region, rounds: int = 4, num_batches: int | None = None, seed: int = 0) -> None:
+    def __init__(
+        self, corpus, region, rounds: int = 4, num_batches: int | None = None, seed: int = 0, mode: str = "skip"
+    ) -> None:
         super().__init__(seed)
         corpus = np.asarray(corpus)
         region = np.asarray(region, dtype=np.int64)
         if rounds < 1:
             raise ValueError(f"rounds must be at least 1 (got {rounds})")
+        if mode not in SAMPLER_MODES:
+            raise ValueError(f"mode must be one of {', '.join(SAMPLER_MODES)} (got {mode!r})")
+        self.mode = mode
         self.rounds = int(rounds)
         self.cells: list[list[np.ndarray]] = []
         self.corpora = sorted(set(corpus[region >= 0].tolist()))
         if not self.corpora:
             raise DataError("no window has valence-arousal labels: the structured sampler has nothing to draw")
+        self.slots: list[list[int]] = []  # per corpus: the cell each of a round's draws comes from
         for name in self.corpora:
             cells = [np.flatnonzero((corpus == name) & (region == r)) for r in range(N_REGIONS)]
-            self.cells.append([c for c in cells if len(c)])
-        self.batch_size = self.rounds * sum(len(c) for c in self.cells)
+            kept = [r for r in range(N_REGIONS) if len(cells[r])]
+            self.cells.append([cells[r] for r in kept])
+            if mode == "skip":
+                self.slots.append(list(range(len(kept))))
+            else:  # region r -> the first non-empty region r, r + 1, ... (cyclically)
+                after = [next(k for k in (*kept, *(v + N_REGIONS for v in kept)) if k >= r) % N_REGIONS
+                         for r in range(N_REGIONS)]  # fmt: skip
+                self.slots.append([kept.index(a) for a in after])
+        self.batch_size = self.rounds * sum(len(s) for s in self.slots)
         labelled = int((region >= 0).sum())
         self._num_batches = int(num_batches) if num_batches is not None else math.ceil(labelled / self.batch_size)
 
@@ -483,9 +504,9 @@ class StructuredBatchSampler(_ResumableSampler):
         out = []
         for _ in range(self._num_batches):
             batch = []
-            for corpus_streams in streams:
+            for corpus_streams, slots in zip(streams, self.slots, strict=True):
                 for _ in range(self.rounds):
-                    batch.extend(stream.next() for stream in corpus_streams)
+                    batch.extend(corpus_streams[slot].next() for slot in slots)
             out.append(batch)
         return out
 

@@ -1,7 +1,9 @@
 """Fine-tuning and evaluation on a task (EMOD's Table 2 protocol).
 
-For each seed: build the task's train / val / test windows, initialise the backbone from a
-pretraining checkpoint (``init``) or at random (``from_scratch``), add a classification head,
+For each seed: build the task's train / val / test windows (or read them from a pinned split
+file), build the classifier of the chosen method (:mod:`emod_train.methods`: EMOD by default, SCMM
+or a braindecode model), initialise its backbone from a pretraining checkpoint (``init``) or at
+random (``from_scratch``; always for methods without pretraining), add a classification head,
 train with cross-entropy (label smoothing 0.1), Adam (lr 1e-3, backbone x 0.5, weight decay
 1e-4), batch 64, cosine schedule, gradient clipping at 1.0 and head dropout 0.25; after every
 epoch evaluate on the validation part and keep the weights of the best validation Cohen's kappa
@@ -31,13 +33,20 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from emod_train.cache import build_cache
-from emod_train.data import SequentialBatchSampler, ShuffledBatchSampler, WindowDataset, WindowLoader, window_table
+from emod_train.data import (
+    SequentialBatchSampler,
+    ShuffledBatchSampler,
+    WindowLoader,
+    channel_ids_of,
+    shared_channels,
+    window_table,
+)
 from emod_train.errors import CheckpointError, TaskError
+from emod_train.methods import TaskShape, get_method
+from emod_train.methods.inputs import task_datasets
 from emod_train.metrics import classification_metrics
-from emod_train.model import EMODClassifier, EMODConfig, count_parameters
+from emod_train.model import EMODClassifier, count_parameters
 from emod_train.plots import plot_confusion, plot_finetune_curves
-from emod_train.pretrain import model_config_for
 from emod_train.runtime import (
     JsonlLog,
     autocast,
@@ -53,6 +62,7 @@ from emod_train.runtime import (
     set_learning_rate,
     tune_cpu_allocator,
 )
+from emod_train.splits import read_split
 from emod_train.tasks import Task, load_task
 
 METRICS = ("balanced_accuracy", "kappa", "weighted_f1")
@@ -90,8 +100,15 @@ class FinetuneConfig:
     device, amp, workers, cache, cache_dir
         As in :class:`~emod_train.pretrain.PretrainConfig`.
     model : dict
-        Overrides of :class:`~emod_train.model.EMODConfig` (from scratch only; with ``init`` the
-        checkpoint's configuration is used).
+        Model options of the method: for EMOD overrides of :class:`~emod_train.model.EMODConfig`
+        (with ``init`` the checkpoint's configuration is used and only ``dropout`` may change);
+        for SCMM :class:`~emod_train.methods.native.SCMMOptions`; for braindecode models
+        constructor arguments.
+    method : str
+        Registered method (``emod_train.methods``): ``emod`` (default), ``scmm``, ``eegnet``,
+        ``braindecode:<ClassName>``, ... Methods without pretraining always start from scratch.
+    splits : str, optional
+        A split file (:mod:`emod_train.splits`) pinning the train / val / test windows and labels.
     """
 
     store: str
@@ -118,8 +135,16 @@ class FinetuneConfig:
     cache: bool = True
     cache_dir: str | None = None
     model: dict = field(default_factory=dict)
+    method: str = "emod"
+    splits: str | None = None
 
     def __post_init__(self) -> None:
+        from emod_train.methods import get_method
+
+        if not get_method(self.method).pretrainable:
+            if self.init is not None:
+                raise ValueError(f"{self.method} has no pretraining; it trains from scratch (give no init)")
+            self.from_scratch = True
         if (self.init is None) == (not self.from_scratch):
             raise ValueError("give exactly one of init (a pretraining checkpoint) and from_scratch")
         if self.seeds < 1 or self.epochs < 1 or self.batch_size < 1:
@@ -213,6 +238,23 @@ def results_table(task: Task, runs: list[dict], mean: dict, std: dict, label: st
     return "\n".join(lines) + "\n"
 
 
+def task_shape(store, corpus: str, parts: dict[str, pd.DataFrame], n_classes: int) -> TaskShape:
+    """The :class:`~emod_train.methods.TaskShape` of a task on a store.
+
+    Channels are those every recording of ``corpus`` holds (fixed-channel models read these), the
+    window length comes from the parts' windows and the rate from the store.
+    """
+    channels = shared_channels(store, [corpus])
+    lengths = pd.concat([p["stop"] - p["start"] for p in parts.values()]).unique()
+    return TaskShape(
+        channels=tuple(channels),
+        channel_ids=tuple(int(i) for i in channel_ids_of(store, channels)),
+        n_times=int(lengths[0]),
+        sfreq=float(store.processing.sfreq),
+        n_classes=n_classes,
+    )
+
+
 def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
     """Fine-tune and evaluate on a task, over one or more seeds.
 
@@ -249,22 +291,13 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
         windows = window_table(store, task.window, task.stride, [corpus])
     except Exception as exc:
         raise TaskError(f"{task.path}: {exc}") from None
-    parts = task.split(windows)
-    if cfg.init is not None:
-        init_state = load_checkpoint(cfg.init)
-        model_config = EMODConfig.from_dict(init_state["model_config"])
-        needed = model_config_for(store).vocab_size
-        if model_config.vocab_size < needed:
-            raise CheckpointError(
-                f"{cfg.init}: channel vocabulary of {model_config.vocab_size} ids; "
-                f"the store uses ids up to {needed - 1}"
-            )
-    else:
-        model_config = model_config_for(store, cfg.model)
-    cache = None
-    if cfg.cache:
-        cache = build_cache(store, pd.concat([parts[k] for k in parts], ignore_index=True), cfg.cache_dir)
-    datasets = {k: WindowDataset(parts[k], store, cache, labels=parts[k]["label"].to_numpy()) for k in parts}
+    parts = read_split(cfg.splits, windows) if cfg.splits else task.split(windows)
+    method = get_method(cfg.method)
+    built = method.prepare(store, task_shape(store, corpus, parts, task.n_classes), cfg.model, cfg.init,
+                           {"dropout": cfg.dropout, "kind": cfg.head})  # fmt: skip
+    channels = built.config.get("channels") or shared_channels(store, [corpus])
+    datasets = task_datasets(method.inputs, store, parts, channels, cfg.cache, cfg.cache_dir)
+    backbone_lr_scale = cfg.backbone_lr_scale if built.backbone_lr_scale is None else built.backbone_lr_scale
     workers = loader_workers(cfg.workers, device)
     pin = device.type == "cuda"
     eval_loaders = {
@@ -276,6 +309,8 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     label = f"init from {cfg.init}" if cfg.init else "from scratch (no pretraining)"
+    if cfg.method != "emod":
+        label = f"{cfg.method}, {label}"
     runs, histories = [], {}
     started = time.perf_counter()
     with progress_bar(progress) as bar:
@@ -284,14 +319,14 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
             run_dir = out / f"seed-{seed}"
             log = JsonlLog(run_dir / "metrics.jsonl", truncate=True)
             torch.manual_seed(seed)
-            model = EMODClassifier(model_config, task.n_classes, cfg.dropout, cfg.head)
-            if cfg.init is not None:
-                load_backbone(model, cfg.init)
+            model = built.make()
             model.to(device)
             groups = [
-                {"params": list(model.backbone.parameters()), "base_lr": cfg.lr * cfg.backbone_lr_scale},
+                {"params": list(model.backbone.parameters()), "base_lr": cfg.lr * backbone_lr_scale},
                 {"params": list(model.head.parameters()), "base_lr": cfg.lr},
             ]
+            groups = [g for g in groups if g["params"]]
+            reset_head = getattr(model.head, "reset_batch_statistics", None)
             optimizer = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
             scaler = grad_scaler(device, cfg.amp)
             n_train = len(datasets["train"])
@@ -307,7 +342,8 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
             for epoch in range(cfg.epochs):
                 sampler.set_epoch(epoch)
                 model.train()
-                model.head.reset_batch_statistics()  # evaluation uses this epoch's batch statistics
+                if reset_head is not None:
+                    reset_head()  # evaluation uses this epoch's batch statistics
                 losses = []
                 for batch in loader:
                     batch = batch.to(device, non_blocking=True)
@@ -326,7 +362,7 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
                     "val_kappa": val["kappa"],
                     "val_balanced_accuracy": val["balanced_accuracy"],
                     "val_weighted_f1": val["weighted_f1"],
-                    "lr": optimizer.param_groups[1]["lr"],
+                    "lr": optimizer.param_groups[-1]["lr"],
                 }
                 log.write(kind="epoch", **record)
                 history.append(record)
@@ -349,7 +385,8 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
                 run_dir / "best.pt",
                 {
                     "kind": "finetune",
-                    "model_config": model_config.to_dict(),
+                    "method": cfg.method,
+                    "model_config": built.config,
                     "backbone": model.backbone.state_dict(),
                     "head": model.head.state_dict(),
                     "task": task.to_dict(),
@@ -370,10 +407,10 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
         "init": cfg.init,
         "from_scratch": cfg.from_scratch,
         "config": cfg.to_dict(),
-        "model_config": model_config.to_dict(),
-        "parameters_backbone_without_embedding": count_parameters(
-            EMODClassifier(model_config, task.n_classes).backbone, exclude_embedding=True
-        ),
+        "method": cfg.method,
+        "model_config": built.config,
+        "parameters": count_parameters(model),
+        "parameters_backbone_without_embedding": count_parameters(model.backbone, exclude_embedding=True),
         "windows": {k: len(parts[k]) for k in parts},
         "subjects": {k: sorted(map(str, parts[k]["subject"].unique())) for k in parts},
         "runs": runs,

@@ -10,12 +10,16 @@ The weights decide the variant:
 - ``"soft"`` (EMOD): ``w_ij = max(0, 1 - d_ij / d_max)`` with d_ij the Euclidean distance of the two
   samples' valence-arousal points; ``d_max = 5`` by default (:data:`D_MAX_PAPER`), the released
   code's ``sqrt(182) ~ 13.49`` as an option (:data:`D_MAX_CODE`);
-- ``"hard"`` (SupCon): ``w_ij = 1`` for the same label, else 0 (labels default to identical V-A points);
+- ``"hard"`` (SupCon): ``w_ij = 1`` for the same label, else 0; without labels, the same V-A point
+  (``hard_positives="exact"``, the default) or the same integer V-A cell (``"cells"``: both
+  coordinates floored, as EMOD's released code floors its labels; with continuous ratings such as
+  DEAP's, exact equality leaves almost no positive pair);
 - ``"instance"``: ``w_ij = 1`` only between two views of the same sample (SimCLR's NT-Xent).
 
 Anchors whose weights sum to (about) zero have nothing to pull towards: they are skipped
-(``floor=None``, the paper's formula), or the weight sum is floored at ``floor`` and they count as
-zero (``floor=1.0``, the released code).
+(``floor=None``, the paper's formula), or, as in the released code, a weight sum below
+:data:`FLOOR_BELOW` (1e-6) is replaced by ``floor`` (1.0 there) and the anchor counts as zero;
+every other sum is used as it is.
 """
 
 from __future__ import annotations
@@ -33,6 +37,12 @@ D_MAX_CODE = math.sqrt(182.0)
 
 TEMPERATURE = 0.07
 """Default temperature t."""
+
+FLOOR_BELOW = 1e-6
+"""Weight sums below this are replaced by ``floor`` (the released code's rule)."""
+
+HARD_POSITIVES = ("exact", "cells")
+"""Hard-label positives without labels: the same V-A point, or the same integer V-A cell."""
 
 LOSS_MODES = ("soft", "hard", "instance")
 """Weighting schemes: EMOD's soft weights, hard-label SupCon, instance-only contrast."""
@@ -78,10 +88,21 @@ def label_weights(labels: torch.Tensor) -> torch.Tensor:
     return same.float().fill_diagonal_(0.0)
 
 
-def va_labels(va: torch.Tensor) -> torch.Tensor:
-    """Integer ids of the distinct valence-arousal points of a batch (-1 where unknown)."""
+def va_labels(va: torch.Tensor, cells: bool = False) -> torch.Tensor:
+    """Integer ids of the distinct valence-arousal points of a batch (-1 where unknown).
+
+    Parameters
+    ----------
+    va : torch.Tensor
+        (B, 2) valence and arousal.
+    cells : bool
+        Floor both coordinates first, so points in the same integer cell share an id.
+    """
     known = torch.isfinite(va).all(dim=1)
-    _, ids = torch.unique(va.nan_to_num(0.0), dim=0, return_inverse=True)
+    points = va.nan_to_num(0.0)
+    if cells:
+        points = torch.floor(points)
+    _, ids = torch.unique(points, dim=0, return_inverse=True)
     return torch.where(known, ids, torch.full_like(ids, -1))
 
 
@@ -99,8 +120,8 @@ def weighted_contrastive_loss(
     temperature : float
         t.
     floor : float, optional
-        None skips anchors whose weights sum to ~0; a number floors every anchor's weight sum
-        at it and keeps all anchors in the mean.
+        None skips anchors whose weights sum to ~0; a number replaces weight sums below
+        :data:`FLOOR_BELOW` by it (the released code's rule) and keeps all anchors in the mean.
 
     Returns
     -------
@@ -124,7 +145,7 @@ def weighted_contrastive_loss(
         if not bool(valid.any()):
             return z.sum() * 0.0
         return (numerator[valid] / total[valid]).mean()
-    return (numerator / total.clamp(min=floor)).mean()
+    return (numerator / torch.where(total < FLOOR_BELOW, torch.full_like(total, floor), total)).mean()
 
 
 def emod_loss(
@@ -135,6 +156,7 @@ def emod_loss(
     d_max: float = D_MAX_PAPER,
     temperature: float = TEMPERATURE,
     floor: float | None = None,
+    hard_positives: str = "exact",
 ) -> torch.Tensor:
     """EMOD's contrastive loss or one of its ablations.
 
@@ -154,6 +176,8 @@ def emod_loss(
         Temperature t (0.07).
     floor : float, optional
         See :func:`weighted_contrastive_loss`.
+    hard_positives : {"exact", "cells"}
+        ``"hard"`` without labels: positives share the exact V-A point, or its integer cell.
 
     Returns
     -------
@@ -168,7 +192,9 @@ def emod_loss(
         if labels is None:
             if va is None:
                 raise ValueError("the hard-label loss needs labels or valence-arousal points")
-            labels = va_labels(va)
+            if hard_positives not in HARD_POSITIVES:
+                raise ValueError(f"hard_positives must be one of {HARD_POSITIVES} (got {hard_positives!r})")
+            labels = va_labels(va, cells=hard_positives == "cells")
         weights = label_weights(labels)
     elif mode == "instance":
         if labels is None:

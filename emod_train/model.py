@@ -234,7 +234,11 @@ class Attention(nn.Module):
 
 
 class RelativePositionBias(nn.Module):
-    """Learned per-head bias of the attention logits by relative distance (Shaw et al., 2018), clipped."""
+    """Learned scalar bias of the attention logits per head and clipped relative distance.
+
+    One number per (head, distance), added to the logits (as T5 and EMOD's released code do); this is
+    not Shaw et al.'s (2018) form, which adds learned relative-position vectors to the keys and values.
+    """
 
     def __init__(self, heads: int, max_relative: int = 50) -> None:
         super().__init__()
@@ -412,9 +416,23 @@ class ProjectionHead(nn.Module):
         """(B, C, N, d) tokens -> (B, d) pooled features (before the MLP)."""
         return self.pool(tokens, channel_ids)
 
-    def project(self, pooled: torch.Tensor) -> torch.Tensor:
-        """(B, d) pooled features -> (B, out) unit vectors. BatchNorm sees the whole (multi-corpus) batch."""
-        return F.normalize(self.mlp(pooled).float(), dim=-1)
+    def project(self, pooled: torch.Tensor, groups: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, d) pooled features -> (B, out) unit vectors.
+
+        BatchNorm sees the whole (multi-corpus) batch; with ``groups`` ((B,) integer ids, e.g. the
+        corpus of each row) each group goes through the MLP on its own, so BatchNorm normalises per
+        group (the released code normalises per corpus sub-batch).
+        """
+        if groups is None:
+            return F.normalize(self.mlp(pooled).float(), dim=-1)
+        out = None
+        for group in torch.unique(groups):
+            rows = torch.nonzero(groups == group).squeeze(1)
+            part = self.mlp(pooled[rows]).float()
+            if out is None:
+                out = part.new_empty((pooled.shape[0], part.shape[1]))
+            out = out.index_copy(0, rows, part)
+        return F.normalize(out, dim=-1)
 
     def forward(self, tokens: torch.Tensor, channel_ids: torch.Tensor | None = None) -> torch.Tensor:
         """Tokens to unit-norm embeddings."""

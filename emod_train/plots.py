@@ -137,3 +137,41 @@ def plot_cross_corpus(summary, path: str | Path, title: str = "Cross-corpus tran
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_leaderboard(cells: list[dict], path: str | Path, title: str) -> Path:
+    """Grouped bars of test balanced accuracy (mean ± std over seeds) per task and model.
+
+    Parameters
+    ----------
+    cells : list of dict
+        Benchmark cells with ``task``, ``model``, ``mean`` and ``std`` (see :mod:`emod_train.benchmark`).
+    path : path-like
+        PNG to write.
+    title : str
+        Figure title.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    plt = _pyplot()
+    tasks = list(dict.fromkeys(c["task"] for c in cells))
+    models = list(dict.fromkeys(c["model"] for c in cells))
+    width = 0.8 / max(1, len(models))
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(tasks) * max(1, len(models)) / 2), 4))
+    for j, model in enumerate(models):
+        found = {c["task"]: c for c in cells if c["model"] == model}
+        xs = [i + (j - (len(models) - 1) / 2) * width for i, t in enumerate(tasks) if t in found]
+        means = [100 * found[t]["mean"]["balanced_accuracy"] for t in tasks if t in found]
+        stds = [100 * found[t]["std"]["balanced_accuracy"] for t in tasks if t in found]
+        ax.bar(xs, means, width, yerr=stds, capsize=2, label=model)
+    ax.set_xticks(range(len(tasks)), tasks)
+    ax.set_ylabel("test balanced accuracy (%)")
+    ax.set_title(title)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

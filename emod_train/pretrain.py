@@ -23,14 +23,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from emod_train.augment import augment
 from emod_train.cache import build_cache
-from emod_train.data import StructuredBatchSampler, WindowDataset, WindowLoader, channel_ids_of, window_table
+from emod_train.data import (
+    SAMPLER_MODES,
+    StructuredBatchSampler,
+    WindowDataset,
+    WindowLoader,
+    channel_ids_of,
+    window_table,
+)
 from emod_train.distributed import DistributedContext, ShardedBatchSampler, context_from_environment
 from emod_train.errors import DataError
-from emod_train.loss import D_MAX_PAPER, LOSS_MODES, TEMPERATURE, emod_loss
+from emod_train.loss import D_MAX_PAPER, HARD_POSITIVES, LOSS_MODES, TEMPERATURE, emod_loss
 from emod_train.model import EMODBackbone, EMODConfig, ProjectionHead, count_parameters
 from emod_train.plots import plot_loss_curves
 from emod_train.runtime import (
@@ -83,6 +91,13 @@ class PretrainConfig:
         (corpus, region) cells) rounds, unless ``rounds`` is given.
     rounds : int, optional
         m, rounds per corpus and batch.
+    head_norm : {"batch", "corpus"}
+        Projection-head BatchNorm over the whole batch (default), or per corpus sub-batch (the
+        released code).
+    sampler : {"skip", "released"}
+        Structured sampler mode (:class:`~emod_train.data.StructuredBatchSampler`): skip regions a
+        corpus lacks (default), or the released code's (an empty region is filled from the next
+        one; with ``rounds`` unset, 4 rounds: 36 windows per corpus and batch).
     steps_per_epoch : int, optional
         Batches per epoch; default about one pass over the windows.
     lr, min_lr, weight_decay, grad_clip, warmup_steps : float / int
@@ -92,6 +107,9 @@ class PretrainConfig:
         Soft-weighted SupCon (EMOD), hard-label SupCon, or instance-only contrast.
     d_max, temperature, floor : float
         Loss parameters (5.0, 0.07, None; see :mod:`emod_train.loss`).
+    hard_positives : {"exact", "cells"}
+        Positives of the ``"hard"`` loss: the same V-A point (default) or the same integer V-A
+        cell (the released code).
     augment : bool
         Apply EMOD's augmentations.
     seed : int
@@ -127,6 +145,8 @@ class PretrainConfig:
     epochs: int = 100
     batch_size: int = 288
     rounds: int | None = None
+    sampler: str = "skip"
+    head_norm: str = "batch"
     steps_per_epoch: int | None = None
     lr: float = 5e-4
     min_lr: float = 1e-7
@@ -137,6 +157,7 @@ class PretrainConfig:
     d_max: float = D_MAX_PAPER
     temperature: float = TEMPERATURE
     floor: float | None = None
+    hard_positives: str = "exact"
     augment: bool = True
     seed: int = 0
     device: str = "auto"
@@ -152,6 +173,12 @@ class PretrainConfig:
     def __post_init__(self) -> None:
         if self.loss not in LOSS_MODES:
             raise ValueError(f"loss must be one of {', '.join(LOSS_MODES)} (got {self.loss!r})")
+        if self.head_norm not in ("batch", "corpus"):
+            raise ValueError(f"head_norm must be 'batch' or 'corpus' (got {self.head_norm!r})")
+        if self.sampler not in SAMPLER_MODES:
+            raise ValueError(f"sampler must be one of {', '.join(SAMPLER_MODES)} (got {self.sampler!r})")
+        if self.hard_positives not in HARD_POSITIVES:
+            raise ValueError(f"hard_positives must be one of {', '.join(HARD_POSITIVES)} (got {self.hard_positives!r})")
         if self.loss == "instance" and not self.augment:
             raise ValueError("instance-only contrast needs augmentations (two identical views teach nothing)")
         if self.epochs < 1 or self.batch_size < 2:
@@ -213,6 +240,7 @@ def _forward(
     generator,
     keep: torch.Tensor | None = None,
     context: DistributedContext | None = None,
+    corpus_codes: torch.Tensor | None = None,
 ):
     """Embeddings of a batch (sub-batches forwarded separately), the instance ids and the V-A targets.
 
@@ -232,8 +260,9 @@ def _forward(
             pooled.append(head.pool_tokens(backbone(x, channel_ids, sfreq), channel_ids))
             ids.append(part.index)
     pooled = context.gather(torch.cat(pooled))
-    z = head.project(pooled)
-    return z, context.gather(torch.cat(ids)), context.gather(_targets(batch, cfg))
+    ids = context.gather(torch.cat(ids))
+    z = head.project(pooled, None if corpus_codes is None else corpus_codes[ids])
+    return z, ids, context.gather(_targets(batch, cfg))
 
 
 def _targets(batch, cfg: PretrainConfig) -> torch.Tensor:
@@ -314,8 +343,15 @@ def _pretrain(
     if not len(labelled):
         raise DataError(f"{store.path}: no window has valence-arousal labels; EMOD pretraining needs them")
     rounds = cfg.rounds or StructuredBatchSampler.rounds_for(labelled["corpus"], labelled["region"], cfg.batch_size)
+    if cfg.sampler == "released" and cfg.rounds is None:
+        rounds = 4  # the released code: 4 rounds of the 9 regions, 36 windows per corpus
     sampler = StructuredBatchSampler(
-        labelled["corpus"].to_numpy(), labelled["region"].to_numpy(), rounds, cfg.steps_per_epoch, cfg.seed
+        labelled["corpus"].to_numpy(),
+        labelled["region"].to_numpy(),
+        rounds,
+        cfg.steps_per_epoch,
+        cfg.seed,
+        cfg.sampler,
     )
     if sampler.batch_size < context.world_size:
         raise DataError(
@@ -358,6 +394,9 @@ def _pretrain(
     if cfg.cache:
         cache = build_cache(store, labelled, cfg.cache_dir)
     dataset = WindowDataset(labelled, store, cache)
+    corpus_codes = None  # per-window corpus ids for a per-corpus projection-head BatchNorm
+    if cfg.head_norm == "corpus":
+        corpus_codes = torch.as_tensor(pd.factorize(labelled["corpus"])[0], device=device)
     workers = loader_workers(cfg.workers, device)
     shard = ShardedBatchSampler(sampler, context.rank, context.world_size) if context.enabled else sampler
     loader = WindowLoader(dataset, shard, workers=workers, pin_memory=device.type == "cuda")
@@ -422,10 +461,10 @@ def _pretrain(
                 if cfg.augment:
                     generator = torch.Generator().manual_seed(derive_seed(cfg.seed, step, 1, *rank))
                 with autocast(device, cfg.amp):
-                    z, ids, va = _forward(backbone, head, batch, sfreq, cfg, generator, keep, context)
+                    z, ids, va = _forward(backbone, head, batch, sfreq, cfg, generator, keep, context, corpus_codes)
                 loss = emod_loss(
                     z, va=va, labels=ids if cfg.loss == "instance" else None, mode=cfg.loss, d_max=cfg.d_max,
-                    temperature=cfg.temperature, floor=cfg.floor,
+                    temperature=cfg.temperature, floor=cfg.floor, hard_positives=cfg.hard_positives,
                 )  # fmt: skip
                 grad_norm = optimizer_step(loss, optimizer, scaler, parameters, cfg.grad_clip, reduce)
                 value = float(loss.detach())

@@ -214,7 +214,13 @@ def input_soft_weights(x_flat: torch.Tensor, a: float, sigma: float) -> torch.Te
     return weights.masked_fill(eye, 0.0)
 
 
-def soft_contrastive_loss(z: torch.Tensor, x: torch.Tensor, a: float, sigma: float, t: float) -> torch.Tensor:
+SIMILARITIES = ("cosine", "dot")
+"""Similarity of projections: cosine (the paper) or the raw dot product (the released code)."""
+
+
+def soft_contrastive_loss(
+    z: torch.Tensor, x: torch.Tensor, a: float, sigma: float, t: float, similarity: str = "cosine"
+) -> torch.Tensor:
     """SCMM's soft contrastive loss over the batch [original ; masked].
 
     With N = 2B, z_i L2-normalised, s_ij = z_i . z_j and twin(i) = i + B mod N,
@@ -239,6 +245,8 @@ def soft_contrastive_loss(z: torch.Tensor, x: torch.Tensor, a: float, sigma: flo
         See :func:`input_soft_weights`.
     t : float
         Temperature.
+    similarity : {"cosine", "dot"}
+        s_ij of L2-normalised projections (the paper), or of the raw projections (the released code).
 
     Returns
     -------
@@ -246,6 +254,8 @@ def soft_contrastive_loss(z: torch.Tensor, x: torch.Tensor, a: float, sigma: flo
         Scalar loss (0, still attached to ``z``, for B = 1 where p_{i, twin(i)} = 1).
     """
     _check_positive(t=t)
+    if similarity not in SIMILARITIES:
+        raise ValueError(f"similarity must be one of {SIMILARITIES} (got {similarity!r})")
     n = z.shape[0]
     if n < 2 or n % 2:
         raise ValueError(f"z must hold 2B >= 2 rows (got {n})")
@@ -254,7 +264,8 @@ def soft_contrastive_loss(z: torch.Tensor, x: torch.Tensor, a: float, sigma: flo
         raise ValueError(f"x must have B = {b} or 2B = {n} rows (got {x.shape[0]})")
     if not z.is_floating_point() or z.dtype in (torch.float16, torch.bfloat16):
         z = z.float()
-    z = F.normalize(z, dim=1)
+    if similarity == "cosine":
+        z = F.normalize(z, dim=1)
     eye = torch.eye(n, dtype=torch.bool, device=z.device)
     log_prob = F.log_softmax((z @ z.T / t).masked_fill(eye, float("-inf")), dim=1).masked_fill(eye, 0.0)
     weights = input_soft_weights(x.to(z.device), a, sigma).to(z.dtype)
@@ -367,6 +378,7 @@ class SCMM(nn.Module):
         ratio: float = MASK_RATIO,
         threshold: float = MASK_THRESHOLD,
         generator: torch.Generator | None = None,
+        similarity: str = "cosine",
     ) -> dict[str, torch.Tensor]:
         """The pre-training losses of a batch.
 
@@ -386,6 +398,8 @@ class SCMM(nn.Module):
             See :func:`hybrid_mask`.
         generator : torch.Generator, optional
             For the mask.
+        similarity : {"cosine", "dot"}
+            Similarity of the contrast and the aggregation (see :func:`soft_contrastive_loss`).
 
         Returns
         -------
@@ -399,8 +413,8 @@ class SCMM(nn.Module):
         batch = torch.cat([x, hybrid_mask(x, ratio, threshold, generator)])
         h = self.encoder(batch)
         z = self.projector(h)
-        contrastive = soft_contrastive_loss(z, x, a, sigma, t)
-        unit = F.normalize(z.float(), dim=1)
+        contrastive = soft_contrastive_loss(z, x, a, sigma, t, similarity)
+        unit = F.normalize(z.float(), dim=1) if similarity == "cosine" else z.float()
         h_mixed = aggregate(unit @ unit.T, h, t)
         recon = self.decoder(h_mixed).view(2 * b, self.n_channels, self.n_bands)
         reconstruction = F.mse_loss(recon, torch.cat([x, x]))

@@ -44,9 +44,10 @@ from emod_train.runtime import (
     resolve_device,
     resume_state,
     save_checkpoint,
+    set_learning_rate,
     tune_cpu_allocator,
 )
-from emod_train.scmm import MASK_RATIO, MASK_THRESHOLD, SCMM, SCMMEncoder
+from emod_train.scmm import MASK_RATIO, MASK_THRESHOLD, SCMM, SIMILARITIES, SCMMEncoder
 
 RESUME_FIELDS = ("corpora", "sessions", "channels", "window", "batch_size", "a", "sigma", "t", "seed")
 
@@ -73,7 +74,11 @@ class SCMMPretrainConfig:
     epochs, batch_size : int
         200 and 256.
     lr, weight_decay : float
-        Adam, 5e-4 and 3e-4 (constant rate).
+        Adam, 5e-4 and 3e-4.
+    schedule : {"constant", "cosine"}
+        Constant rate (the paper's text), or a cosine decay to 0 over all steps (the released code).
+    similarity : {"cosine", "dot"}
+        Projection similarity: cosine (the paper) or raw dot product (the released code).
     a, sigma, t : float
         Soft-weight scale, sharpness and temperature (0.75, 0.5, 0.5).
     ratio, threshold : float
@@ -100,6 +105,8 @@ class SCMMPretrainConfig:
     batch_size: int = 256
     lr: float = 5e-4
     weight_decay: float = 3e-4
+    schedule: str = "constant"
+    similarity: str = "cosine"
     a: float = 0.75
     sigma: float = 0.5
     t: float = 0.5
@@ -116,6 +123,10 @@ class SCMMPretrainConfig:
             raise ValueError("epochs must be >= 1 and batch_size >= 2")
         if min(self.a, self.sigma, self.t, self.window) <= 0:
             raise ValueError("a, sigma, t and window must be positive")
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"schedule must be 'constant' or 'cosine' (got {self.schedule!r})")
+        if self.similarity not in SIMILARITIES:
+            raise ValueError(f"similarity must be one of {', '.join(SIMILARITIES)} (got {self.similarity!r})")
 
     def to_dict(self) -> dict:
         """Plain-value form (written to config.json and checkpoints)."""
@@ -298,9 +309,11 @@ def pretrain_scmm(config: SCMMPretrainConfig, progress: bool = True) -> SCMMPret
             totals = []
             for indices in sampler:
                 generator = torch.Generator(device=device).manual_seed(cfg.seed * 1_000_003 + step)
+                if cfg.schedule == "cosine":
+                    set_learning_rate(optimizer, step, cfg.epochs * sampler.num_batches)
                 parts = model.losses(
                     x[torch.as_tensor(indices, device=device)], cfg.a, cfg.sigma, cfg.t, cfg.ratio, cfg.threshold,
-                    generator,
+                    generator, cfg.similarity,
                 )  # fmt: skip
                 optimizer_step(parts["loss"], optimizer, scaler, model.parameters(), cfg.grad_clip)
                 step += 1

@@ -94,6 +94,31 @@ def test_subject_parts_take_the_first_trials_and_hold_out_the_last_of_each_class
     assert not set(parts["train"]) & set(parts["test"]) and not set(parts["val"]) & set(parts["test"])
 
 
+def test_grouped_trial_order_dominates_and_the_stratified_selection_balances():
+    """Trials grouped by class (as a video order may group quadrants): the first 9 are all of one class."""
+    import dataclasses
+
+    from emod_train.crosscorpus import finetune_class_balance
+
+    protocol = load_protocol()
+    trials = np.arange(1, 21)
+    windows = pd.DataFrame({"subject": "1", "trial": trials, "class_name": ["high"] * 10 + ["low"] * 10})
+    direction = Direction("d", "d", ("t",), ("t",), ("low", "high"), 0.5, 0.2, 0.1)
+    labels = target_labels(windows, direction, protocol.path)
+    first = subject_parts(windows, labels, protocol)
+    assert first["1"]["trials"]["train"] + first["1"]["trials"]["val"] == list(range(1, 10))
+    balance = finetune_class_balance(first, labels, direction.classes)
+    assert balance == {"windows": {"low": 0, "high": 9}, "dominant": "high", "dominant_share": 1.0, "dominates": True}
+    stratified = subject_parts(windows, labels, dataclasses.replace(protocol, selection="stratified"))["1"]
+    chosen = stratified["trials"]["train"] + stratified["trials"]["val"]
+    # class by class in turn (class index order: low first), each class's trials in trial order
+    assert sorted(chosen) == [1, 2, 3, 4, 11, 12, 13, 14, 15]
+    assert stratified["trials"]["val"] == [4, 15]  # the last trial of each class validates
+    assert stratified["trials"]["test"] == [5, 6, 7, 8, 9, 10, 16, 17, 18, 19, 20]
+    balanced = finetune_class_balance({"1": stratified}, labels, direction.classes)
+    assert balanced["windows"] == {"low": 5, "high": 4} and not balanced["dominates"]
+
+
 def test_trials_are_ordered_by_number_not_text():
     protocol = load_protocol()
     trials = np.arange(1, 13)

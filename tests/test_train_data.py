@@ -173,6 +173,24 @@ def test_structured_sampler_draws_without_replacement_within_a_cell(table):
         assert sorted(i for b in batches for i in b if i in cell) == cell
 
 
+def test_structured_sampler_released_mode_fills_empty_regions_from_the_next():
+    """Released mode: 9 draws per corpus and round; an empty region takes the next non-empty one's windows."""
+    corpus = np.array(["a"] * 9 + ["b"] * 4)
+    region = np.array([0, 0, 0, 4, 4, 4, 8, 8, 8, 2, 2, 7, 7])
+    sampler = StructuredBatchSampler(corpus, region, rounds=4, num_batches=2, seed=0, mode="released")
+    assert sampler.batch_size == 2 * 4 * 9  # 36 windows per corpus
+    for batch in sampler.batches():
+        drawn_a = [int(region[i]) for i in batch if corpus[i] == "a"]
+        drawn_b = [int(region[i]) for i in batch if corpus[i] == "b"]
+        # a: regions 0 (slot 0), 4 (slots 1-4), 8 (slots 5-8) per round; b: 2 (slots 0-2, 8), 7 (slots 3-7)
+        assert {r: drawn_a.count(r) for r in (0, 4, 8)} == {0: 4, 4: 16, 8: 16}
+        assert {r: drawn_b.count(r) for r in (2, 7)} == {2: 16, 7: 20}
+    skip = StructuredBatchSampler(corpus, region, rounds=4, seed=0)
+    assert skip.batch_size == 4 * 5
+    with pytest.raises(ValueError, match="mode must be one of"):
+        StructuredBatchSampler(corpus, region, mode="nope")
+
+
 def test_samplers_are_deterministic_and_resumable(table):
     labelled = table[table["region"] >= 0]
     make = lambda: StructuredBatchSampler(labelled["corpus"], labelled["region"], rounds=1, seed=3)  # noqa: E731

@@ -37,7 +37,7 @@ def slow_loss(z, va=None, labels=None, mode="soft", d_max=5.0, t=0.07, floor=Non
                 per_anchor.append(-numerator / total)
                 counted += 1
         else:
-            per_anchor.append(-numerator / max(total, floor))
+            per_anchor.append(-numerator / (floor if total < 1e-6 else total))
             counted += 1
     return sum(per_anchor) / counted if counted else 0.0
 
@@ -82,6 +82,29 @@ def test_floor_variant_matches_the_code():
     va[0] = torch.tensor([4.0, 4.0])  # far from everyone with d_max 2: no positive
     fast = emod_loss(z, va=va, d_max=2.0, floor=1.0)
     assert float(fast) == pytest.approx(slow_loss(z, va, d_max=2.0, floor=1.0), rel=1e-5)
+
+
+def test_floor_keeps_weight_sums_below_one():
+    """Released rule: only sums below 1e-6 become 1; a sum of 0.3 divides as 0.3 (not clamped to 1)."""
+    z, _, _ = _inputs(4, 5)
+    weights = torch.tensor([[0, 0.3, 0, 0], [0.3, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]], dtype=torch.float64)
+    eye = torch.eye(4, dtype=torch.bool)
+    log_prob = torch.log_softmax((z.double() @ z.double().T / 0.07).masked_fill(eye, float("-inf")), 1)
+    expected = (-(0.3 * log_prob[0, 1]) / 0.3 - (0.3 * log_prob[1, 0]) / 0.3) / 4
+    got = weighted_contrastive_loss(z, weights, 0.07, floor=1.0)
+    assert float(got) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_hard_positives_from_integer_va_cells():
+    """Continuous ratings: exact equality finds no positive pair, integer cells do."""
+    z, _, _ = _inputs(4, 9)
+    va = torch.tensor([[1.2, 2.7], [1.9, 2.1], [-3.5, 0.4], [-3.1, 0.9]])
+    assert float(emod_loss(z, va=va, mode="hard").detach()) == 0.0
+    cells = emod_loss(z, va=va, mode="hard", hard_positives="cells")
+    labels = torch.tensor([0, 0, 1, 1])
+    assert float(cells) == pytest.approx(float(emod_loss(z, labels=labels, mode="hard")), rel=1e-6) and float(cells) > 0
+    with pytest.raises(ValueError, match="hard_positives"):
+        emod_loss(z, va=va, mode="hard", hard_positives="nope")
 
 
 def test_no_positives_gives_zero_and_a_gradient():

@@ -90,6 +90,35 @@ def test_ablations_run(store_all, tmp_path, loss):
     assert result.steps == 1 and torch.isfinite(torch.tensor(result.epoch_losses)).all()
 
 
+def test_released_code_options_run(store_all, tmp_path):
+    """Released sampler (36 windows per corpus), per-corpus head BatchNorm, hard positives from V-A cells, floor."""
+    config = _config(
+        store_all, tmp_path / "released", tmp_path / "cache", epochs=1, steps_per_epoch=1, sampler="released",
+        rounds=None, head_norm="corpus", loss="hard", hard_positives="cells", floor=1.0,
+    )  # fmt: skip
+    result = pretrain(config, progress=False)
+    assert result.steps == 1 and torch.isfinite(torch.tensor(result.epoch_losses)).all()
+    info = json.loads((tmp_path / "released" / "config.json").read_text())
+    n_corpora = len(info["corpora"])
+    records = [json.loads(x) for x in (tmp_path / "released" / "metrics.jsonl").read_text().splitlines()]
+    assert next(r for r in records if r["kind"] == "step")["batch"] == 36 * n_corpora
+    with pytest.raises(ValueError, match="head_norm"):
+        _config(store_all, tmp_path, tmp_path, head_norm="nope")
+
+
+def test_per_group_projection_normalises_each_group_alone():
+    from emod_train.model import ProjectionHead
+
+    head = ProjectionHead(16, 32, 8).train()
+    pooled = torch.randn(10, 16)
+    groups = torch.tensor([0, 1, 0, 1, 1, 0, 0, 1, 1, 0])
+    together = head.project(pooled, groups)
+    for g in (0, 1):
+        rows = groups == g
+        assert torch.allclose(together[rows], head.project(pooled[rows]), atol=1e-6)
+    assert not torch.allclose(together, head.project(pooled), atol=1e-4)
+
+
 def test_bad_requests(store_all, tmp_path):
     with pytest.raises(DataError, match="corpus 'faced' is not in the store"):
         pretrain(_config(store_all, tmp_path / "a", tmp_path / "c", corpora=["faced"]), progress=False)

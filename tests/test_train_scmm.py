@@ -153,11 +153,11 @@ def slow_weights(x, a, sigma):
     return w
 
 
-def slow_contrastive(z, x, a, sigma, t):
+def slow_contrastive(z, x, a, sigma, t, normalize=True):
     """The formula of soft_contrastive_loss, with loops (x of B rows)."""
     n = len(z)
     b = n // 2
-    z = [(v / v.norm()).tolist() for v in z]
+    z = [(v / v.norm() if normalize else v).tolist() for v in z]
     small = slow_weights(x, a, sigma)
     w = [[small[i % b][j % b] for j in range(n)] for i in range(n)]
     for i in range(n):
@@ -218,6 +218,18 @@ def test_soft_contrastive_loss_matches_the_formula(seed, a, sigma, t):
     assert float(fast) == pytest.approx(slow_contrastive(z, x, a, sigma, t), rel=1e-9)
     # the weights are tiled over the views: w[i, j + B] = w[i, j], and the twin weighs 1
     assert float(fast) != pytest.approx(float(soft_contrastive_loss(z, torch.cat([x, x]), a, sigma, t)), rel=1e-6)
+
+
+def test_soft_contrastive_loss_with_raw_dot_products():
+    """The released code's similarity: z_i . z_j without normalisation."""
+    b = 3
+    x = _features(b, seed=4)
+    z = 0.3 * torch.randn(2 * b, 8, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    dot = soft_contrastive_loss(z, x, 0.75, 0.5, 0.5, similarity="dot")
+    assert float(dot) == pytest.approx(slow_contrastive(z, x, 0.75, 0.5, 0.5, normalize=False), rel=1e-9)
+    assert float(dot) != pytest.approx(float(soft_contrastive_loss(z, x, 0.75, 0.5, 0.5)), rel=1e-6)
+    with pytest.raises(ValueError, match="similarity"):
+        soft_contrastive_loss(z, x, 0.75, 0.5, 0.5, similarity="nope")
 
 
 def test_soft_contrastive_loss_with_one_sample_has_only_the_twin():
