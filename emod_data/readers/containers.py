@@ -42,14 +42,13 @@ class MatV5Container:
         self._path = Path(path)
         self._loaded: dict[str, np.ndarray] | None = None
         try:
-            scanned = scan_mat5(self._path)
+            scanned: list | None = scan_mat5(self._path)
         except Mat5Unsupported:
+            scanned = None
+        if scanned is None or any(not v.name for v in scanned):  # unusual, or compressed (names inside)
             self._numeric: dict = {}
             self._names: list[str] | None = None
-            self._load(variables)
-            return
-        if any(not v.name for v in scanned):  # compressed elements: names known only once inflated
-            self._numeric, self._names = {}, None
+            self._rest: list[str] | None = None
             self._load(variables)
             return
         wanted = set(variables) if variables is not None else None
@@ -75,7 +74,7 @@ class MatV5Container:
             return read_numeric(self._path, self._numeric[key])
         if self._names is not None and key not in self._names:
             raise KeyError(key)
-        return np.asarray(self._load(self._rest if self._names is not None else None)[key])
+        return np.asarray(self._load(self._rest)[key])
 
     def close(self) -> None:
         self._loaded = None
