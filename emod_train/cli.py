@@ -160,6 +160,9 @@ def pretrain_command(
     checkpoint_every: Annotated[int, typer.Option(help="Also checkpoint every N steps (0: epoch ends).")] = 0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from last.pt.")] = False,
     model: Annotated[str | None, typer.Option(help="Backbone overrides, e.g. 'dim=64,depth=2'.")] = None,
+    max_memory: Annotated[
+        float | None, typer.Option(help="Memory budget of a step in GB; checkpoints layers to fit (default: free).")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print tracebacks of errors.")] = False,
 ) -> None:
@@ -195,7 +198,7 @@ def pretrain_command(
             temperature=temperature,
             augment=augment, seed=seed, device=device, amp=amp, workers=workers,
             cache_dir=str(cache_dir) if cache_dir else None, cache=cache, checkpoint_every=checkpoint_every,
-            resume=resume, model=overrides,
+            resume=resume, model=overrides, max_memory=max_memory,
         )  # fmt: skip
         result = pretrain(config, progress=not quiet)
     except _expected_errors() as exc:
@@ -311,6 +314,9 @@ def finetune_command(
     cache_dir: Annotated[Path | None, typer.Option(help="Signal cache root (default ~/.cache/emod_train).")] = None,
     cache: Annotated[bool, typer.Option("--cache/--no-cache", help="Read windows from the signal cache.")] = True,
     model: Annotated[str | None, typer.Option(help="Backbone overrides with --from-scratch ('dim=64').")] = None,
+    max_memory: Annotated[
+        float | None, typer.Option(help="Memory budget of a step in GB; checkpoints layers to fit (default: free).")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print tracebacks of errors.")] = False,
 ) -> None:
@@ -331,7 +337,7 @@ def finetune_command(
             from_scratch=from_scratch, epochs=epochs, batch_size=batch_size, lr=lr,
             backbone_lr_scale=backbone_lr_scale, weight_decay=weight_decay, label_smoothing=label_smoothing,
             dropout=dropout, head=head, seeds=seeds, seed=seed, device=device, amp=amp, workers=workers,
-            cache_dir=str(cache_dir) if cache_dir else None, cache=cache, model=overrides,
+            cache_dir=str(cache_dir) if cache_dir else None, cache=cache, model=overrides, max_memory=max_memory,
         )  # fmt: skip
         result = finetune(config, progress=not quiet)
     except _expected_errors() as exc:

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from emod_train.cache import build_cache
 from emod_train.data import SequentialBatchSampler, ShuffledBatchSampler, WindowDataset, WindowLoader, window_table
 from emod_train.errors import CheckpointError, TaskError
+from emod_train.memory import checkpoint_for_budget
 from emod_train.metrics import classification_metrics
 from emod_train.model import EMODClassifier, EMODConfig, count_parameters
 from emod_train.plots import plot_confusion, plot_finetune_curves
@@ -92,6 +93,8 @@ class FinetuneConfig:
     model : dict
         Overrides of :class:`~emod_train.model.EMODConfig` (from scratch only; with ``init`` the
         checkpoint's configuration is used).
+    max_memory : float, optional
+        Memory budget of a training step in GB (GiB); see :class:`~emod_train.pretrain.PretrainConfig`.
     """
 
     store: str
@@ -118,6 +121,7 @@ class FinetuneConfig:
     cache: bool = True
     cache_dir: str | None = None
     model: dict = field(default_factory=dict)
+    max_memory: float | None = None
 
     def __post_init__(self) -> None:
         if (self.init is None) == (not self.from_scratch):
@@ -288,6 +292,10 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
             if cfg.init is not None:
                 load_backbone(model, cfg.init)
             model.to(device)
+            plan = checkpoint_for_budget(
+                model.backbone, cfg.batch_size, int(windows["n_channels"].max()), round(task.window * sfreq), sfreq,
+                cfg.max_memory, count_parameters(model.head),
+            )  # fmt: skip
             groups = [
                 {"params": list(model.backbone.parameters()), "base_lr": cfg.lr * cfg.backbone_lr_scale},
                 {"params": list(model.head.parameters()), "base_lr": cfg.lr},
@@ -380,6 +388,7 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
         "mean": mean,
         "std": std,
         "confusion_sum": confusion.tolist(),
+        "memory_plan": plan.describe(),
         "seconds": round(time.perf_counter() - started, 1),
         "device": str(device),
         "environment": environment(),

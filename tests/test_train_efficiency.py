@@ -101,3 +101,86 @@ def test_fused_block_refuses_an_input_that_needs_a_gradient_and_the_model_falls_
     out.sum().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all()
     torch.testing.assert_close(out, reference_conv_block(block, x.detach(), 5).detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_checkpointed_transformer_gives_the_same_outputs_and_gradients():
+    torch.manual_seed(4)
+    model = EMODBackbone(EMODConfig(dim=16, heads=4, ffn=32, depth=2, dropout=0.2)).train()
+    x, ids = torch.randn(3, 4, 200) * 10, torch.tensor([1, 2, 0, 4])
+    weights = torch.randn(3, 4, 5, 16)
+    results = []
+    for checkpoint in (False, True):
+        model.transformer.checkpoint = checkpoint
+        torch.manual_seed(9)  # the same dropout draws; checkpointing replays them in the recomputation
+        results.append(_outputs_and_grads(model, model, x, ids, 200.0, weights))
+    (plain, plain_grads), (recomputed, recomputed_grads) = results
+    torch.testing.assert_close(recomputed, plain, rtol=0, atol=0)
+    for name, grad in plain_grads.items():
+        torch.testing.assert_close(recomputed_grads[name], grad, rtol=1e-6, atol=1e-7, msg=name)
+
+
+def test_memory_plan_follows_the_budget():
+    from emod_train.errors import MemoryBudgetError
+    from emod_train.memory import (
+        GIB,
+        SAFETY,
+        checkpoint_for_budget,
+        largest_batch,
+        plan_checkpointing,
+        saved_bytes_per_window,
+    )
+
+    model = EMODBackbone(TINY)
+    memory = saved_bytes_per_window(model, 8, 400, 200.0)
+    assert memory.full > memory.checkpointed > 0 and 0 < memory.layer < memory.full
+    # a layer saves about as much per window as the difference it makes
+    assert memory.full - memory.checkpointed == pytest.approx(TINY.depth * memory.layer, rel=0.25)
+    roomy = plan_checkpointing(model, 16, 8, 400, 200.0, max_memory=64.0)
+    assert not roomy.checkpoint and roomy.fits and "no checkpointing" in roomy.describe()
+    without = largest_batch(memory, GIB, checkpoint=False)
+    assert largest_batch(memory, GIB, checkpoint=True) > without > 0
+    saving = SAFETY * 16 * (memory.full - memory.checkpointed - memory.layer)
+    tight = (roomy.estimate - saving / 2) / GIB  # between the estimates with and without checkpointing
+    plan = checkpoint_for_budget(model, 16, 8, 400, 200.0, max_memory=tight)
+    assert plan.checkpoint and plan.fits and model.transformer.checkpoint
+    with pytest.raises(MemoryBudgetError, match=r"needs about .* MiB even with checkpointing; --max-memory is"):
+        checkpoint_for_budget(model, 16, 8, 400, 200.0, max_memory=1e-6)
+    with pytest.raises(ValueError, match="max_memory must be positive"):
+        checkpoint_for_budget(model, 16, 8, 400, 200.0, max_memory=0.0)
+
+
+def test_pretraining_checkpoints_under_a_tight_budget_and_refuses_an_impossible_one(store_all, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from emod_data.store import open_store
+    from emod_train.cli import app
+    from emod_train.data import StructuredBatchSampler, window_table
+    from emod_train.memory import GIB, SAFETY, plan_checkpointing, saved_bytes_per_window
+    from emod_train.pretrain import PretrainConfig, model_config_for, pretrain
+
+    tiny = {"dim": 16, "heads": 4, "ffn": 32, "depth": 3}
+    settings = dict(corpora=["seed_iv"], window=1.0, epochs=1, rounds=2, steps_per_epoch=1, model=tiny)
+    store = open_store(store_all)
+    probe = PretrainConfig(store=str(store_all), out=str(tmp_path / "probe"), **settings)
+    backbone = EMODBackbone(model_config_for(store, tiny))
+    labelled = window_table(store, 1.0, None, ["seed_iv"]).query("region >= 0")
+    windows = StructuredBatchSampler(labelled["corpus"].to_numpy(), labelled["region"].to_numpy(), 2, 1, 0).batch_size
+    sfreq = float(store.processing.sfreq)
+    roomy = plan_checkpointing(backbone, windows, 62, 200, sfreq, max_memory=64.0)
+    memory = saved_bytes_per_window(backbone, 62, 200, sfreq)
+    saving = SAFETY * windows * (memory.full - memory.checkpointed - memory.layer)
+    budget = (roomy.estimate - saving / 2) / GIB  # between the estimates with and without checkpointing
+    config = PretrainConfig(**{**probe.to_dict(), "out": str(tmp_path / "tight"), "max_memory": budget})
+    result = pretrain(config, progress=False)
+    info = json.loads((result.out / "config.json").read_text())
+    assert info["memory_plan"].startswith("checkpointing transformer layers"), info["memory_plan"]
+    assert result.steps == 1 and torch.isfinite(torch.tensor(result.epoch_losses)).all()
+
+    args = ["pretrain", "--store", str(store_all), "--out", str(tmp_path / "cli"), "--corpora", "seed_iv"]
+    args += ["--window", "1", "--epochs", "1", "--rounds", "2", "--steps-per-epoch", "1", "--max-memory", "1e-6"]
+    outcome = CliRunner().invoke(app, args)
+    assert outcome.exit_code == 2
+    message = outcome.output.strip()
+    assert "\n" not in message and "--max-memory is 1e-06 GB" in message, message
