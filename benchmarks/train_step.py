@@ -96,7 +96,7 @@ def nominal_flops(batch: int, seconds: float) -> float:
 def child_peak(formulation: str, checkpoint: bool, batch: int, seconds: float) -> int:
     """Peak RSS growth (bytes) of one step at ``batch`` in a fresh process, over a 1-window step."""
     code = (
-        "import json, resource, sys; sys.argv = sys.argv[:1]; "
+        "import sys; sys.argv = sys.argv[:1]; "
         f"sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); import train_step as t; "
         f"t.child_main({formulation!r}, {checkpoint}, {batch}, {seconds})"
     )
@@ -112,10 +112,19 @@ def child_main(formulation: str, checkpoint: bool, batch: int, seconds: float) -
     model = _model(formulation, checkpoint)
     _step(model, 1, seconds)
     model.zero_grad(set_to_none=False)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    before = peak_rss()
     _step(model, batch, seconds)
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"growth": after - before}))
+    print(json.dumps({"growth": peak_rss() - before}))
+
+
+def peak_rss() -> int:
+    """This process's peak resident set size in bytes (``VmHWM``; ``ru_maxrss`` would start from the
+    parent's size after fork and exec)."""
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def main() -> None:
@@ -127,17 +136,25 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=24.0, help="memory budget in GB for the largest batch")
     parser.add_argument("--memory-batches", default="2,6", help="two batch sizes for the per-window RSS growth")
     parser.add_argument("--skip-previous", action="store_true", help="do not time the layer-by-layer formulation")
+    parser.add_argument("--memory-only", action="store_true", help="only the memory measurements")
     args = parser.parse_args()
 
     import torch
 
-    from emod_train.memory import GIB, SAFETY, largest_batch, saved_bytes_per_window
-    from emod_train.model import EMODBackbone, EMODConfig
     from emod_train.runtime import tune_cpu_allocator
 
     tune_cpu_allocator()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; batch {args.batch} x {CHANNELS} channels")
     print(f"x {args.seconds:g} s at {SFREQ:g} Hz; memory budget {args.budget:g} GB\n")
+    if not args.memory_only:
+        time_steps(args)
+    memory(args)
+
+
+def time_steps(args) -> None:
+    """Time the step of each formulation and print its FLOP utilisation."""
+    from emod_train.model import ConvBlock
+
     flops = nominal_flops(args.batch, args.seconds)
     print(f"step FLOPs (FlopCounterMode, nominal): {flops / 1e9:.0f} GFLOP")
 
@@ -146,8 +163,6 @@ def main() -> None:
         rows.insert(0, ("previous (layer by layer)", "layer-by-layer", False))
     print(f"\n{'formulation':<28}{'step s':>8}{'GFLOP/s':>9}{'matmul GFLOP/s':>16}{'utilisation':>13}")
     for label, formulation, bf16 in rows:
-        from emod_train.model import ConvBlock
-
         saved = ConvBlock.forward
         model = _model(formulation, checkpoint=False)
         _step(model, min(2, args.batch), args.seconds, bf16)  # warm-up
@@ -161,6 +176,12 @@ def main() -> None:
         print(f"{label:<28}{best:>8.2f}{flops / best / 1e9:>9.1f}{mm / 1e9:>16.1f}{flops / best / mm:>13.3f}")
         del model
 
+
+def memory(args) -> None:
+    """Measure the peak RSS growth per window in child processes and print the largest batches."""
+    from emod_train.memory import GIB, SAFETY, largest_batch, saved_bytes_per_window
+    from emod_train.model import EMODBackbone, EMODConfig
+
     b1, b2 = (int(v) for v in args.memory_batches.split(","))
     samples = round(args.seconds * SFREQ)
     estimate = saved_bytes_per_window(EMODBackbone(EMODConfig()), CHANNELS, samples, SFREQ)
@@ -173,6 +194,7 @@ def main() -> None:
         per_window = (growth[1] - growth[0]) / (b2 - b1)
         label = {"layer-by-layer": "previous (layer by layer)", "current": "current"}[formulation]
         label += ", transformer checkpointed" if checkpoint else ""
+        per_window = max(per_window, 1.0)
         fits = int(args.budget * GIB // per_window)
         if formulation == "current":
             predicted = SAFETY * (estimate.checkpointed + estimate.layer if checkpoint else estimate.full)

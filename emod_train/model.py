@@ -140,7 +140,7 @@ class ConvBlock(nn.Module):
     The block runs as :func:`emod_train.conv_tokens.conv_norm_gelu_pool`: the convolution as one
     matrix multiply, GroupNorm folded into it from the patches' statistics, GELU and pooling block
     by block, and a backward pass that keeps nothing of full resolution (the same function and
-    gradients, about 4x faster on the CPU, see docs/training.md).
+    gradients; time and memory figures in docs/training.md).
 
     When the input itself needs a gradient, the block runs layer by layer instead, whose
     full-resolution intermediate (B x dim x C x L values: 32 MB per 5 s, 62-channel window at
