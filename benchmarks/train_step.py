@@ -17,6 +17,7 @@ Prints, in one run (paper configuration, 62-channel windows at 200 Hz, ``--secon
 Usage::
 
     python benchmarks/train_step.py [--batch 32] [--seconds 10] [--repeats 2] [--budget 24]
+    python benchmarks/train_step.py --memory-only [--memory-batches 2,6] [--previous-memory-batches 6,10]
 """
 
 from __future__ import annotations
@@ -135,6 +136,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="timed steps per formulation (best is kept)")
     parser.add_argument("--budget", type=float, default=24.0, help="memory budget in GB for the largest batch")
     parser.add_argument("--memory-batches", default="2,6", help="two batch sizes for the per-window RSS growth")
+    parser.add_argument(
+        "--previous-memory-batches", default="6,10",
+        help="the same for the layer-by-layer form (both above 4 ten-second windows, where it starts recomputing)",
+    )  # fmt: skip
     parser.add_argument("--skip-previous", action="store_true", help="do not time the layer-by-layer formulation")
     parser.add_argument("--memory-only", action="store_true", help="only the memory measurements")
     args = parser.parse_args()
@@ -182,7 +187,6 @@ def memory(args) -> None:
     from emod_train.memory import GIB, SAFETY, largest_batch, saved_bytes_per_window
     from emod_train.model import EMODBackbone, EMODConfig
 
-    b1, b2 = (int(v) for v in args.memory_batches.split(","))
     samples = round(args.seconds * SFREQ)
     estimate = saved_bytes_per_window(EMODBackbone(EMODConfig()), CHANNELS, samples, SFREQ)
     print(f"\n{'memory per window':<40}{'measured MB':>12}{'estimate MB':>13}{'largest batch':>15}")
@@ -190,6 +194,10 @@ def memory(args) -> None:
     if not args.skip_previous:
         cases.insert(0, ("layer-by-layer", False))
     for formulation, checkpoint in cases:
+        if formulation == "layer-by-layer":
+            b1, b2 = (int(v) for v in args.previous_memory_batches.split(","))
+        else:
+            b1, b2 = (int(v) for v in args.memory_batches.split(","))
         growth = [child_peak(formulation, checkpoint, b, args.seconds) for b in (b1, b2)]
         per_window = (growth[1] - growth[0]) / (b2 - b1)
         label = {"layer-by-layer": "previous (layer by layer)", "current": "current"}[formulation]
