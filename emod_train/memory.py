@@ -111,7 +111,7 @@ def saved_bytes_per_window(model: EMODBackbone, channels: int, samples: int, sfr
     Parameters
     ----------
     model : EMODBackbone
-        The backbone (its device and configuration are used; its state is left as found).
+        The backbone (its device and configuration are used; its state and the random state are left as found).
     channels, samples : int
         Window shape.
     sfreq : float
@@ -122,12 +122,13 @@ def saved_bytes_per_window(model: EMODBackbone, channels: int, samples: int, sfr
     ActivationMemory
     """
     device = next(model.parameters()).device
-    x = torch.randn(1, channels, samples, device=device)
+    x = torch.linspace(-1.0, 1.0, channels * samples, device=device).view(1, channels, samples).sin()  # no random draw
     ids = torch.ones(channels, dtype=torch.long, device=device)
     was_training, was_checkpoint = model.training, model.transformer.checkpoint
     model.train()
+    devices = [device] if device.type == "cuda" else []
     try:
-        with torch.enable_grad():
+        with torch.random.fork_rng(devices=devices), torch.enable_grad():  # leaves the training's random state as is
             model.transformer.checkpoint = False
             full = _saved_bytes(model, x, ids, sfreq)
             model.transformer.checkpoint = True
