@@ -174,6 +174,9 @@ def pretrain_command(
     checkpoint_every: Annotated[int, typer.Option(help="Also checkpoint every N steps (0: epoch ends).")] = 0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from last.pt.")] = False,
     model: Annotated[str | None, typer.Option(help="Backbone overrides, e.g. 'dim=64,depth=2'.")] = None,
+    max_memory: Annotated[
+        float | None, typer.Option(help="Memory budget of a step in GB; checkpoints layers to fit (default: free).")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print tracebacks of errors.")] = False,
 ) -> None:
@@ -210,7 +213,7 @@ def pretrain_command(
             temperature=temperature, hard_positives=hard_positives, floor=floor,
             augment=augment, seed=seed, device=device, amp=amp, workers=workers,
             cache_dir=str(cache_dir) if cache_dir else None, cache=cache, checkpoint_every=checkpoint_every,
-            resume=resume, model=overrides,
+            resume=resume, model=overrides, max_memory=max_memory,
         )  # fmt: skip
         result = pretrain(config, progress=not quiet)
     except _expected_errors() as exc:
@@ -336,6 +339,9 @@ def finetune_command(
         str | None, typer.Option(help="Model options NAME=VALUE,... (EMOD config, SCMM options, constructor args).")
     ] = None,
     splits: Annotated[Path | None, typer.Option(help="Split file pinning the windows (see 'benchmark').")] = None,
+    max_memory: Annotated[
+        float | None, typer.Option(help="Memory budget of a step in GB; checkpoints layers to fit (default: free).")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print tracebacks of errors.")] = False,
 ) -> None:
@@ -370,6 +376,7 @@ def finetune_command(
             dropout=dropout, head=head, seeds=seeds, seed=seed, device=device, amp=amp, workers=workers,
             cache_dir=str(cache_dir) if cache_dir else None, cache=cache, model=overrides, method=method_name,
             splits=str(splits) if splits else None,
+            max_memory=max_memory,
         )  # fmt: skip
         result = finetune(config, progress=not quiet)
     except _expected_errors() as exc:

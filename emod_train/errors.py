@@ -19,3 +19,7 @@ class CheckpointError(TrainError):
 
 class DataError(TrainError):
     """The store holds no usable windows for the request, or a cache is inconsistent."""
+
+
+class MemoryBudgetError(TrainError):
+    """A training step cannot fit the requested memory budget (``--max-memory``), even with checkpointing."""

@@ -42,10 +42,11 @@ from emod_train.data import (
     window_table,
 )
 from emod_train.errors import CheckpointError, TaskError
+from emod_train.memory import checkpoint_for_budget
 from emod_train.methods import TaskShape, get_method
 from emod_train.methods.inputs import task_datasets
 from emod_train.metrics import classification_metrics
-from emod_train.model import EMODClassifier, count_parameters
+from emod_train.model import EMODBackbone, EMODClassifier, count_parameters
 from emod_train.plots import plot_confusion, plot_finetune_curves
 from emod_train.runtime import (
     JsonlLog,
@@ -109,6 +110,9 @@ class FinetuneConfig:
         ``braindecode:<ClassName>``, ... Methods without pretraining always start from scratch.
     splits : str, optional
         A split file (:mod:`emod_train.splits`) pinning the train / val / test windows and labels.
+    max_memory : float, optional
+        Memory budget of a training step in GB (GiB) for EMOD backbones; see
+        :class:`~emod_train.pretrain.PretrainConfig`.
     """
 
     store: str
@@ -137,6 +141,7 @@ class FinetuneConfig:
     model: dict = field(default_factory=dict)
     method: str = "emod"
     splits: str | None = None
+    max_memory: float | None = None
 
     def __post_init__(self) -> None:
         from emod_train.methods import get_method
@@ -321,6 +326,12 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
             torch.manual_seed(seed)
             model = built.make()
             model.to(device)
+            plan = None
+            if isinstance(model.backbone, EMODBackbone):  # activation checkpointing is the EMOD backbone's
+                plan = checkpoint_for_budget(
+                    model.backbone, cfg.batch_size, int(windows["n_channels"].max()), round(task.window * sfreq),
+                    sfreq, cfg.max_memory, count_parameters(model.head),
+                )  # fmt: skip
             groups = [
                 {"params": list(model.backbone.parameters()), "base_lr": cfg.lr * backbone_lr_scale},
                 {"params": list(model.head.parameters()), "base_lr": cfg.lr},
@@ -417,6 +428,7 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
         "mean": mean,
         "std": std,
         "confusion_sum": confusion.tolist(),
+        "memory_plan": plan.describe() if plan is not None else None,
         "seconds": round(time.perf_counter() - started, 1),
         "device": str(device),
         "environment": environment(),

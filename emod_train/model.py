@@ -31,6 +31,8 @@ import torch.nn.functional as F
 import torch.utils.checkpoint
 from torch import nn
 
+from emod_train.conv_tokens import conv_norm_gelu_pool
+
 INPUT_NORMS = ("zscore", "scale", "none")
 """Input normalisations: per-window per-channel z-score, division by 100 µV, or none."""
 
@@ -135,21 +137,24 @@ def normalize_input(x: torch.Tensor, mode: str = "zscore", eps: float = 1e-6) ->
 class ConvBlock(nn.Module):
     """Per-channel ``Conv2d(1 -> dim, 1 x kernel, same)`` -> GroupNorm -> GELU -> pooling to N tokens.
 
-    The block's full-resolution intermediate (B x dim x C x L values: 32 MB per 5 s, 62-channel
-    window at 200 Hz, several copies kept for the backward pass) dominates the model's memory. The
-    batch is therefore processed in chunks of at most :attr:`chunk_elements` intermediate values,
-    and while training on large batches each chunk is recomputed in the backward pass instead of
-    stored (activation checkpointing; :attr:`checkpoint`). Both change memory and time only, never
-    the result (GroupNorm normalises each sample on its own).
+    The block runs as :func:`emod_train.conv_tokens.conv_norm_gelu_pool`: the convolution as one
+    matrix multiply, GroupNorm folded into it from the patches' statistics, GELU and pooling block
+    by block, and a backward pass that keeps nothing of full resolution (the same function and
+    gradients; time and memory figures in docs/training.md).
+
+    When the input itself needs a gradient, the block runs layer by layer instead, whose
+    full-resolution intermediate (B x dim x C x L values: 32 MB per 5 s, 62-channel window at
+    200 Hz, several copies kept for the backward pass) is bounded by processing the batch in chunks
+    of at most :attr:`chunk_elements` values and, on large batches, recomputing each chunk in the
+    backward pass (:attr:`checkpoint`). Both change memory and time only, never the result.
     """
 
     chunk_elements: int = 1 << 26
-    """Largest intermediate (values) computed at once; 2^26 float32 values are 256 MB."""
+    """Layer-by-layer form: largest intermediate (values) computed at once; 2^26 float32 values are 256 MB."""
 
     checkpoint: bool | None = None
-    """Recompute the block in the backward pass rather than keep its intermediates: True, False, or
-    None (default) for "when the batch's intermediate exceeds :attr:`chunk_elements`" (about 8 five-second
-    62-channel windows at 200 Hz); recomputing costs about 20 % of a CPU training step."""
+    """Layer-by-layer form: recompute the block in the backward pass rather than keep its intermediates:
+    True, False, or None (default) for "when the batch's intermediate exceeds :attr:`chunk_elements`"."""
 
     def __init__(self, dim: int = 128, kernel: int = 25, groups: int = 4) -> None:
         super().__init__()
@@ -162,6 +167,14 @@ class ConvBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, tokens: int) -> torch.Tensor:
         """Map (B, C, L) to (B, C, tokens, dim)."""
+        if x.requires_grad:
+            return self.layer_by_layer(x, tokens)
+        conv, norm = self.conv, self.norm
+        weight = conv.weight.view(conv.out_channels, -1)
+        return conv_norm_gelu_pool(x, weight, conv.bias, norm.weight, norm.bias, norm.num_groups, norm.eps, tokens)
+
+    def layer_by_layer(self, x: torch.Tensor, tokens: int) -> torch.Tensor:
+        """The same map as :meth:`forward` with library layers, chunked and checkpointed (gives ``x`` a gradient)."""
         per_sample = self.conv.out_channels * x.shape[1] * x.shape[2]
         step = max(1, self.chunk_elements // max(per_sample, 1))
         wanted = self.checkpoint if self.checkpoint is not None else x.shape[0] > step
@@ -287,6 +300,11 @@ class SpatialTemporalLayer(nn.Module):
 class SpatialTemporalTransformer(nn.Module):
     """A stack of :class:`SpatialTemporalLayer` and a final LayerNorm."""
 
+    checkpoint: bool = False
+    """While training, recompute each layer in the backward pass instead of keeping its activations
+    (same results, less memory, about a third more transformer time); set per model by
+    :func:`emod_train.memory.plan_checkpointing` from a memory budget."""
+
     def __init__(self, config: EMODConfig) -> None:
         super().__init__()
         self.layers = nn.ModuleList(SpatialTemporalLayer(config) for _ in range(config.depth))
@@ -294,8 +312,12 @@ class SpatialTemporalTransformer(nn.Module):
 
     def forward(self, x: torch.Tensor, channel_mask: torch.Tensor | None = None) -> torch.Tensor:
         """(B, C, N, dim) -> (B, C, N, dim)."""
+        recompute = self.checkpoint and self.training and torch.is_grad_enabled()
         for layer in self.layers:
-            x = layer(x, channel_mask)
+            if recompute:
+                x = torch.utils.checkpoint.checkpoint(layer, x, channel_mask, use_reentrant=False)
+            else:
+                x = layer(x, channel_mask)
         return self.norm(x)
 
 

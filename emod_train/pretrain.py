@@ -39,6 +39,7 @@ from emod_train.data import (
 from emod_train.distributed import DistributedContext, ShardedBatchSampler, context_from_environment
 from emod_train.errors import DataError
 from emod_train.loss import D_MAX_PAPER, HARD_POSITIVES, LOSS_MODES, TEMPERATURE, emod_loss
+from emod_train.memory import checkpoint_for_budget
 from emod_train.model import EMODBackbone, EMODConfig, ProjectionHead, count_parameters
 from emod_train.plots import plot_loss_curves
 from emod_train.runtime import (
@@ -133,6 +134,10 @@ class PretrainConfig:
         call with ``resume`` continues exactly where it stopped).
     model : dict
         Overrides of :class:`~emod_train.model.EMODConfig` fields (e.g. ``{"depth": 2}``).
+    max_memory : float, optional
+        Memory budget of a training step in GB (GiB): the transformer layers are checkpointed
+        when the batch's activations would not fit (:mod:`emod_train.memory`); None: the device's
+        free memory.
     """
 
     store: str
@@ -169,6 +174,7 @@ class PretrainConfig:
     resume: bool = False
     stop_after: int | None = None
     model: dict = field(default_factory=dict)
+    max_memory: float | None = None
 
     def __post_init__(self) -> None:
         if self.loss not in LOSS_MODES:
@@ -367,6 +373,11 @@ def _pretrain(
     head = ProjectionHead(model_config.dim).to(device)
     context.broadcast_parameters([backbone, head])
     parameters = [*backbone.parameters(), *head.parameters()]
+    windows = -(-sampler.batch_size // context.world_size) * (2 if cfg.loss == "instance" else 1)
+    channels = len(cfg.channels) if cfg.channels else int(labelled["n_channels"].max())
+    plan = checkpoint_for_budget(
+        backbone, windows, channels, round(cfg.window * sfreq), sfreq, cfg.max_memory, count_parameters(head)
+    )
     local_parameters = [*backbone.parameters(), *head.pool.parameters()]  # saw this rank's share: summed
 
     def reduce() -> None:
@@ -414,6 +425,7 @@ def _pretrain(
         "parameters_backbone": count_parameters(backbone),
         "parameters_backbone_without_embedding": count_parameters(backbone, exclude_embedding=True),
         "parameters_projection_head": count_parameters(head),
+        "memory_plan": plan.describe(),
         "device": str(device),
         "processes": context.world_size,
         "cache": str(cache.folder) if cache is not None else None,
