@@ -132,7 +132,7 @@ def main() -> None:
     ingest("seed", raw, args.out / "warmup.zarr", subjects=["1"], config=ProcessingConfig(), progress=False)
     shutil.rmtree(args.out / "warmup.zarr")
 
-    recipe = ProcessingConfig()
+    recipe = ProcessingConfig(bad_channels="off")  # the bare script has no bad-channel stage: ingest_badchannels.py
     results = {}
     for name, config in (("recipe", recipe), ("off", ProcessingConfig.raw())):
         for target in ("store", "bare"):
