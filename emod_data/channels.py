@@ -205,7 +205,8 @@ def plan_channels(names: list[str], rename: dict[str, str], exclude: list[str], 
                 "[channels.rename] or list it in channels.exclude"
             )
         if target in canonical:
-            raise ChannelError(f"{where}: channels '{name}' and another both map to '{target}'")
+            first = names[kept[canonical.index(target)]]
+            raise ChannelError(f"{where}: channels '{first}' and '{name}' both map to '{target}'")
         kept.append(index)
         canonical.append(target)
     return ChannelPlan(np.array(kept, dtype=np.intp), canonical, channel_ids(canonical), dropped)

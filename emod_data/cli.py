@@ -48,8 +48,17 @@ def _processing(
     notch: str | None,
     reference: str | None,
     raw: bool,
+    bad_channels: str | None = None,
+    ica: str | None = None,
 ) -> ProcessingConfig | None:
-    flags = {"sfreq": sfreq, "bandpass": bandpass, "notch": notch, "reference": reference}
+    flags = {
+        "sfreq": sfreq,
+        "bandpass": bandpass,
+        "notch": notch,
+        "reference": reference,
+        "bad": bad_channels,
+        "ica": ica,
+    }
     if config_file is None and not raw and all(v is None for v in flags.values()):
         return None
     base = load_config(config_file) if config_file else (ProcessingConfig.raw() if raw else ProcessingConfig())
@@ -63,6 +72,10 @@ def _processing(
         values["notch"] = None if notch.lower() in ("off", "none") else float(notch)
     if reference is not None:
         values["reference"] = reference
+    if bad_channels is not None:
+        values["bad_channels"] = bad_channels
+    if ica is not None:
+        values["ica"] = ica
     try:
         return ProcessingConfig(**values)
     except ValueError as exc:
@@ -116,6 +129,20 @@ def ingest_command(
     bandpass: Annotated[str | None, typer.Option(help="LOW,HIGH in Hz, or 'off' (default 0.3,49).")] = None,
     notch: Annotated[str | None, typer.Option(help="Line frequency in Hz, or 'off' (default off).")] = None,
     reference: Annotated[str | None, typer.Option(help="'average' (default) or 'none'.")] = None,
+    bad_channels: Annotated[
+        str | None,
+        typer.Option(
+            "--bad-channels",
+            help="Bad channels found per session: 'interpolate' (default), 'drop' or 'off'.",
+        ),
+    ] = None,
+    ica: Annotated[
+        str | None,
+        typer.Option(
+            "--ica",
+            help="ICA per session: 'eog' (frontal EOG proxies), 'iclabel' (eye/muscle components) or 'off' (default).",
+        ),
+    ] = None,
     raw: Annotated[
         bool,
         typer.Option(
@@ -145,7 +172,7 @@ def ingest_command(
 
     try:
         options = _storage_options(storage_option)
-        processing = _processing(config, sfreq, bandpass, notch, reference, raw)
+        processing = _processing(config, sfreq, bandpass, notch, reference, raw, bad_channels, ica)
         report = ingest(
             corpus,
             raw_dir,

@@ -53,6 +53,46 @@ class ProcessingConfig:
         faster; Zstandard gives files about 5 % smaller.
     compression_level : int
         Blosc compression level (1-9).
+    bad_channels : {"interpolate", "drop", "off"}
+        Session-level bad-channel stage before the reference (:mod:`emod_data.badchannels`):
+        channels found flat, noisy, poorly correlated or bridged are left out of the
+        average reference and then interpolated from their neighbours (MNE spherical
+        splines, default) or dropped; "off" skips detection.
+    bad_max_share : float
+        Largest share of a session's channels that may be bad; a session with more fails.
+    bad_deviation : float
+        Robust z-score of a channel's amplitude above which it is bad (pyprep's deviation criterion).
+    bad_hf_noise : float
+        Robust z-score of a channel's high-frequency noise ratio above which it is bad (pyprep's
+        criterion; its default 5 flags channels with merely more line noise than the others when no
+        notch filter runs, as the 0.3-49 Hz band-pass leaves part of the 50 Hz line in, hence 8).
+    bad_correlation : float
+        A 1 s window in which a channel's highest correlation with any other channel is
+        below this value is a bad window (pyprep's correlation criterion) ...
+    bad_correlation_share : float
+        ... and a channel with more than this share of bad windows is bad.
+    bad_bridge : float
+        Two channels whose electrical distance (the variance of their filtered difference, independent
+        of the reference) is below this many µV² are bridged; both are bad. Neighbouring electrodes of
+        clean EEG stay well above 5 µV².
+    bad_ransac : bool
+        Also run pyprep's RANSAC criterion (slow; off by default).
+    bad_detect_seconds : float
+        Most seconds of a session the detection looks at: 4 s blocks spread evenly over a longer
+        session (bounds its cost; a channel bad for a whole session is bad in every block).
+    ica : {"off", "eog", "iclabel"}
+        Session-level ICA artifact removal (:mod:`emod_data.ica`), fitted once per session on the
+        filtered good channels: components correlated with frontal EOG proxies (Fp1/Fp2, else
+        AF3/AF4) or labelled eye/muscle by ICLabel are removed. Off by default.
+    ica_method : {"fastica", "infomax"}
+        MNE ICA algorithm (infomax is extended infomax, the decomposition ICLabel was trained on).
+    ica_components : int
+        Most ICA components (at most the good channels less one).
+    ica_eog_threshold : float
+        Absolute correlation of a component with an EOG proxy (both filtered 1-10 Hz) at or above
+        which it is removed (MNE's ``find_bads_eog`` with ``measure="correlation"``).
+    ica_iclabel_threshold : float
+        ICLabel eye-blink or muscle probability at or above which a component is removed.
     """
 
     sfreq: float = 200.0
@@ -65,12 +105,39 @@ class ProcessingConfig:
     chunk_seconds: float = 10.0
     compressor: str = "lz4"
     compression_level: int = 5
+    bad_channels: str = "interpolate"
+    bad_max_share: float = 0.25
+    bad_deviation: float = 5.0
+    bad_hf_noise: float = 8.0
+    bad_correlation: float = 0.4
+    bad_correlation_share: float = 0.2
+    bad_bridge: float = 5.0
+    bad_ransac: bool = False
+    bad_detect_seconds: float = 60.0
+    ica: str = "off"
+    ica_method: str = "fastica"
+    ica_components: int = 15
+    ica_eog_threshold: float = 0.5
+    ica_iclabel_threshold: float = 0.8
     dtype: str = field(default="float32", init=False)
     units: str = field(default="uV", init=False)
 
     def __post_init__(self) -> None:
         # numbers are normalised so that 200 and 200.0 give the same hash
-        for name in ("sfreq", "notch", "chunk_seconds"):
+        for name in (
+            "sfreq",
+            "notch",
+            "chunk_seconds",
+            "bad_max_share",
+            "bad_deviation",
+            "bad_hf_noise",
+            "bad_correlation",
+            "bad_correlation_share",
+            "bad_bridge",
+            "bad_detect_seconds",
+            "ica_eog_threshold",
+            "ica_iclabel_threshold",
+        ):
             value = getattr(self, name)
             if isinstance(value, int | float) and not isinstance(value, bool):
                 object.__setattr__(self, name, float(value))
@@ -103,11 +170,31 @@ class ProcessingConfig:
             raise ValueError(f"compression_level must be between 1 and 9 (got {self.compression_level})")
         if self.chunk_seconds <= 0:
             raise ValueError(f"chunk_seconds must be positive (got {self.chunk_seconds})")
+        if self.bad_channels not in ("interpolate", "drop", "off"):
+            raise ValueError(f"bad_channels must be 'interpolate', 'drop' or 'off' (got {self.bad_channels!r})")
+        for name in ("bad_max_share", "bad_correlation", "bad_correlation_share"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be between 0 and 1 (got {getattr(self, name)})")
+        if self.ica not in ("off", "eog", "iclabel"):
+            raise ValueError(f"ica must be 'off', 'eog' or 'iclabel' (got {self.ica!r})")
+        if self.ica_method not in ("fastica", "infomax"):
+            raise ValueError(f"ica_method must be 'fastica' or 'infomax' (got {self.ica_method!r})")
+        if not isinstance(self.ica_components, int) or self.ica_components < 2:
+            raise ValueError(f"ica_components must be an integer of at least 2 (got {self.ica_components!r})")
+        for name in ("ica_iclabel_threshold", "ica_eog_threshold"):
+            if not 0 < getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be in (0, 1] (got {getattr(self, name)})")
+        if self.bad_bridge < 0:
+            raise ValueError(f"bad_bridge must not be negative (got {self.bad_bridge})")
+        for name in ("bad_deviation", "bad_hf_noise", "bad_detect_seconds"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive (got {getattr(self, name)})")
 
     @classmethod
     def raw(cls, sfreq: float = 200.0) -> ProcessingConfig:
-        """A configuration with every processing step switched off (lossless, no filter, no reference)."""
-        return cls(sfreq=sfreq, bandpass=None, notch=None, reference="none", precision_bits=None)
+        """A configuration with every processing step switched off (lossless, no filter, no reference, no
+        bad-channel stage)."""
+        return cls(sfreq=sfreq, bandpass=None, notch=None, reference="none", precision_bits=None, bad_channels="off")
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration as plain JSON-compatible values."""

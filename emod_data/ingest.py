@@ -30,13 +30,14 @@ from emod_data.cluster import run_tasks as run_on_cluster
 from emod_data.config import ProcessingConfig
 from emod_data.discovery import SourceFile, discover, natural_key
 from emod_data.errors import EmodDataError, LabelError, ReaderError, SignalError, SkippedInput, StoreError
-from emod_data.labels import LabelResolver
+from emod_data.labels import LabelResolver, unrated
 from emod_data.lease import corpus_lease
 from emod_data.lexicon import load_lexicon
 from emod_data.manifest import Manifest, load_manifest
 from emod_data.memory import map_large_blocks
-from emod_data.preprocess import harmonize
+from emod_data.preprocess import harmonize, prepare
 from emod_data.readers import read_trials
+from emod_data.sessions import SIGNAL_KEY, finish_sessions, session_stage
 from emod_data.storage import is_url, local_path, remove_tree
 from emod_data.store import (
     create_or_check_root,
@@ -128,7 +129,11 @@ def _store_trial(
     where: str,
     written: list[str],
 ) -> list[dict]:
-    """Harmonize and write every segment of one trial; return its table rows."""
+    """Harmonize and write every segment of one trial; return its table rows.
+
+    With a session-level stage the segments are only filtered and come back in their rows
+    (under ``SIGNAL_KEY``), to be finished and written by :func:`finish_sessions`.
+    """
     manifest, config = task.manifest, task.config
     sfreq = raw.sfreq or manifest.format.sfreq
     scale = raw.unit_scale if raw.unit_scale is not None else manifest.unit_scale
@@ -136,12 +141,16 @@ def _store_trial(
     raw.data = None  # the copy above is all that is needed: drop the reader's pages (a mapped file) early
     parts = [("baseline", data)] if raw.segment == "baseline" else split_segments(data, manifest, sfreq)
     rows = []
+    held = session_stage(config)
     for segment, part in parts:
-        signal = harmonize(part, sfreq, scale, config, where)
         rid = recording_id(manifest.name, subject, session, raw.trial, segment)
-        attrs = {"channel_names": plan.names, "recording_id": rid, **provenance}
-        written.append(f"data/{rid}")
-        write_segment(task.store, f"data/{rid}", signal, attrs, config, task.storage_options)
+        if held:
+            signal = prepare(part, sfreq, scale, config, where).astype(np.float32)
+        else:
+            signal = harmonize(part, sfreq, scale, config, where)
+            attrs = {"channel_names": plan.names, "recording_id": rid, **provenance}
+            written.append(f"data/{rid}")
+            write_segment(task.store, f"data/{rid}", signal, attrs, config, task.storage_options)
         rows.append(
             {
                 "recording_id": rid,
@@ -158,10 +167,12 @@ def _store_trial(
                 "duration_s": signal.shape[1] / config.sfreq,
                 "channel_names": list(plan.names),
                 "channel_ids": plan.ids.tolist(),
-                **labels,
+                **(labels if segment == "stimulus" else unrated(labels)),
                 **provenance,
             }
         )
+        if held:
+            rows[-1][SIGNAL_KEY] = signal
     return rows
 
 
@@ -222,8 +233,11 @@ def process_file(task: FileTask) -> FileResult:
             }
         )
 
+    renames = manifest.channels.rename_for(src.relpath)
     plans = {None: task.plan}
     try:
+        if renames != manifest.channels.rename:  # per-file renames ([channels.rename_files])
+            plans[None] = plan_channels(manifest.channels.names, renames, manifest.channels.exclude, src.relpath)
         provenance["source_checksum"] = file_checksum(src.path)
         with ThreadPoolExecutor(max_workers=task.threads) as pool:
             pending: deque = deque()
@@ -237,7 +251,7 @@ def process_file(task: FileTask) -> FileResult:
                 names = tuple(raw.channel_names) if raw.channel_names is not None else None
                 if names not in plans:
                     channels = manifest.channels
-                    plans[names] = plan_channels(list(names), channels.rename, channels.exclude, src.relpath)
+                    plans[names] = plan_channels(list(names), renames, channels.exclude, src.relpath)
                 where = f"{src.relpath} trial {raw.trial}"
                 if raw.subject is not None:  # one file, several subjects (DREAMER): name the subject too
                     where = f"{src.relpath} subject {subject} trial {raw.trial}"
@@ -259,6 +273,18 @@ def process_file(task: FileTask) -> FileResult:
                     _collect(pending.popleft(), result, fail)
             while pending:
                 _collect(pending.popleft(), result, fail)
+        if session_stage(config):
+            result.rows = finish_sessions(
+                result.rows,
+                config,
+                task.store,
+                src.relpath,
+                provenance,
+                result.written,
+                fail,
+                task.threads,
+                task.storage_options,
+            )
     except SkippedInput as exc:  # e.g. a MAHNOB-HCI session without felt ratings: counted, not failed
         _discard_rows(result, task)
         result.skipped_inputs.append({"file": src.relpath, "reason": _first_line(exc)})

@@ -208,3 +208,30 @@ class LabelResolver:
             "label_source": "rating",
             "raw_ratings": values,
         }
+
+
+def unrated(labels: dict) -> dict:
+    """Label columns of a segment nobody rated (a baseline or rest), from its trial's labels.
+
+    Class, valence, arousal and dominance become null (``class_index`` -1, as for a corpus without
+    classes) and ``label_source`` ``"unrated"``; the trial's raw code and ratings stay, as provenance.
+
+    Parameters
+    ----------
+    labels : dict
+        The trial's label columns (:meth:`LabelResolver.labels`).
+
+    Returns
+    -------
+    dict
+        A new dict; ``labels`` is unchanged.
+    """
+    return {
+        **labels,
+        "class_name": None,
+        "class_index": -1,
+        "valence": None,
+        "arousal": None,
+        "dominance": None,
+        "label_source": "unrated",
+    }

@@ -134,6 +134,28 @@ class ChannelsSection(_Section):
     names: list[str] = Field(min_length=1)
     rename: dict[str, str] = {}
     exclude: list[str] = []
+    rename_files: dict[str, dict[str, str]] = {}
+
+    def rename_for(self, relpath: str) -> dict[str, str]:
+        """The renames that apply to one file: ``rename``, updated by every ``rename_files`` glob it matches.
+
+        Parameters
+        ----------
+        relpath : str
+            The file's path relative to the corpus folder (``/``-separated).
+
+        Returns
+        -------
+        dict
+            Source name -> vocabulary name; later globs (in manifest order) win.
+        """
+        from fnmatch import fnmatchcase
+
+        merged = dict(self.rename)
+        for pattern, table in self.rename_files.items():
+            if fnmatchcase(relpath, pattern):
+                merged.update(table)
+        return merged
 
     @model_validator(mode="after")
     def _known_names(self) -> ChannelsSection:

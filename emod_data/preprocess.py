@@ -188,11 +188,67 @@ def round_precision(data: np.ndarray, bits: int | None) -> np.ndarray:
     return BitRound(keepbits=bits).encode(np.ascontiguousarray(data, dtype=np.float32)).view(np.float32)
 
 
-def harmonize(data: np.ndarray, sfreq: float, unit_scale: float, config: ProcessingConfig, where: str) -> np.ndarray:
-    """Turn one source segment into a stored segment.
+def prepare(data: np.ndarray, sfreq: float, unit_scale: float, config: ProcessingConfig, where: str) -> np.ndarray:
+    """The first steps of :func:`harmonize`, up to (and without) the reference.
 
-    Steps, in order: float64 and µV, finite and amplitude checks, resampling to
-    the store rate, notch, band-pass, reference, float32 rounded to the stored precision.
+    float64 and µV, finite and amplitude checks, resampling to the store rate,
+    notch and band-pass. The session-level bad-channel stage
+    (:mod:`emod_data.badchannels`) runs on this output, before the reference.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        (channels, samples) in source units, channels already selected.
+    sfreq : float
+        Source rate in Hz.
+    unit_scale : float
+        Factor converting source units into µV.
+    config : ProcessingConfig
+        The store's processing parameters.
+    where : str
+        What to name in errors (file and trial).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 (channels, samples at ``config.sfreq``) in µV, filtered, unreferenced.
+
+    Raises
+    ------
+    SignalError
+        Non-finite samples, implausible amplitude, or a source rate that differs
+        from the store's while resampling is off.
+    """
+    x = np.asarray(data, dtype=np.float64)
+    if unit_scale != 1.0:
+        x = x * unit_scale
+    check_finite(x, where)
+    check_amplitude(x, where)
+    if sfreq != config.sfreq:
+        if not config.resample:
+            raise SignalError(
+                f"{where}: source rate {sfreq} Hz differs from the store's {config.sfreq} Hz and resampling is off"
+            )
+        x = resample(x, sfreq, config.sfreq)
+    if config.notch is not None:
+        x = notch(x, config.sfreq, config.notch, config.filter_method)
+    if config.bandpass is not None:
+        x = bandpass(x, config.sfreq, *config.bandpass, config.filter_method)
+    return x
+
+
+def to_stored(data: np.ndarray, config: ProcessingConfig) -> np.ndarray:
+    """float32 rounded to the store's precision (the last step of :func:`harmonize`)."""
+    return round_precision(np.asarray(data).astype(np.float32), config.precision_bits)
+
+
+def harmonize(data: np.ndarray, sfreq: float, unit_scale: float, config: ProcessingConfig, where: str) -> np.ndarray:
+    """Turn one source segment into a stored segment (without the session-level stage).
+
+    Steps, in order: :func:`prepare` (float64 and µV, finite and amplitude checks,
+    resampling to the store rate, notch, band-pass), reference, float32 rounded to
+    the stored precision. With a bad-channel stage the ingest runs :func:`prepare`,
+    then :mod:`emod_data.badchannels` (reference and repair), then :func:`to_stored`.
 
     Parameters
     ----------
@@ -218,21 +274,7 @@ def harmonize(data: np.ndarray, sfreq: float, unit_scale: float, config: Process
         Non-finite samples, implausible amplitude, or a source rate that differs
         from the store's while resampling is off.
     """
-    x = np.asarray(data, dtype=np.float64)
-    if unit_scale != 1.0:
-        x = x * unit_scale
-    check_finite(x, where)
-    check_amplitude(x, where)
-    if sfreq != config.sfreq:
-        if not config.resample:
-            raise SignalError(
-                f"{where}: source rate {sfreq} Hz differs from the store's {config.sfreq} Hz and resampling is off"
-            )
-        x = resample(x, sfreq, config.sfreq)
-    if config.notch is not None:
-        x = notch(x, config.sfreq, config.notch, config.filter_method)
-    if config.bandpass is not None:
-        x = bandpass(x, config.sfreq, *config.bandpass, config.filter_method)
+    x = prepare(data, sfreq, unit_scale, config, where)
     if config.reference == "average":
         x = average_reference(x)
-    return round_precision(x.astype(np.float32), config.precision_bits)
+    return to_stored(x, config)

@@ -57,6 +57,8 @@ def _schemas() -> dict:
         ("raw_ratings", pa.map_(string, real)), ("source_file", string), ("source_size", integer),
         ("source_mtime_ns", integer), ("source_checksum", string), ("manifest_sha256", string),
         ("lexicon_sha256", string), ("processing_hash", string),
+        ("bad_channels", pa.list_(string)), ("bad_reasons", pa.list_(string)), ("bad_action", string),
+        ("ica_removed", pa.list_(string)),
     ]  # fmt: skip
     failures = [("file", string), ("subject", string), ("session", integer), ("trial", integer),
                 ("stage", string), ("error", string)]  # fmt: skip

@@ -60,5 +60,22 @@ def test_unknown_channel_is_an_error_naming_manifest_and_channel():
 
 
 def test_two_channels_mapping_to_one_name_is_an_error():
-    with pytest.raises(ChannelError, match="both map to 'T7'"):
+    with pytest.raises(ChannelError, match=r"m\.toml: channels 'T3' and 'T7' both map to 'T7'"):
         plan_channels(["T3", "T7"], {}, [], "m.toml")
+    with pytest.raises(ChannelError, match="channels 'Fz' and 'E1' both map to 'Fz'"):
+        plan_channels(["Fz", "Cz", "E1"], {"E1": "Fz"}, [], "m.toml")
+
+
+def test_per_file_renames():
+    from emod_data.manifest import ChannelsSection
+
+    section = ChannelsSection(
+        names=["Fp1", "E2", "Cz"],
+        rename={"E2": "Fz"},
+        rename_files={"site-b/*": {"E2": "Pz", "Fp1X": "Fp1"}, "site-b/sub-03*": {"E2": "Oz"}},
+    )
+    assert section.rename_for("site-a/sub-01.edf") == {"E2": "Fz"}
+    assert section.rename_for("site-b/sub-02.edf") == {"E2": "Pz", "Fp1X": "Fp1"}
+    assert section.rename_for("site-b/sub-03.edf")["E2"] == "Oz"  # later globs win
+    plan = plan_channels(["Fp1X", "E2", "Cz"], section.rename_for("site-b/sub-02.edf"), [], "f.edf")
+    assert plan.names == ["Fp1", "Pz", "Cz"]

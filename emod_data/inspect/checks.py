@@ -60,6 +60,11 @@ class Thresholds:
         (1.4826 MAD of log length) from the corpus median.
     label_range : tuple of float
         Valid range of valence, arousal and dominance.
+    expected_count_severity : {"error", "warning", "info"}
+        Severity of ``expected_count`` (a session that lost trials, a subject that lost sessions).
+    ingest_failure_severity : {"error", "warning", "info"}
+        Severity of ``ingest_failure`` (a file or trial the ingest could not store). Both are errors by
+        default, so that a store that lost data fails ``--fail-on error``.
     """
 
     amplitude_error_uv: tuple[float, float] = AMPLITUDE_RANGE_UV
@@ -75,6 +80,13 @@ class Thresholds:
     trial_length_tolerance: float = 0.10
     trial_length_robust_z: float = 5.0
     label_range: tuple[float, float] = (-4.0, 4.0)
+    expected_count_severity: str = "error"
+    ingest_failure_severity: str = "error"
+
+    def __post_init__(self) -> None:
+        for name in ("expected_count_severity", "ingest_failure_severity"):
+            if getattr(self, name) not in ("error", "warning", "info"):
+                raise ValueError(f"{name} must be 'error', 'warning' or 'info' (got {getattr(self, name)!r})")
 
     def to_dict(self) -> dict:
         """The thresholds as plain values."""
@@ -166,7 +178,12 @@ def check_table(thresholds: Thresholds | None = None) -> list[Check]:
             f"more than {t.trial_length_tolerance:.0%} below the longer; a stimulus recorded once, off from the "
             f"corpus median by that much and by more than {t.trial_length_robust_z:g} robust SD of log length",
         ),
-        Check("missing_label", "error", "labels", "valence or arousal missing, or no class in a corpus with classes"),
+        Check(
+            "missing_label",
+            "error",
+            "labels",
+            "a stimulus segment without valence or arousal, or without a class in a corpus with classes",
+        ),
         Check(
             "label_out_of_range",
             "error",
@@ -176,12 +193,24 @@ def check_table(thresholds: Thresholds | None = None) -> list[Check]:
         ),
         Check(
             "expected_count",
-            "warning",
+            t.expected_count_severity,
             "session",
             "a session with another number of trials than the manifest declares (or than the corpus' usual "
             "number), or a subject with fewer sessions than most",
         ),
-        Check("ingest_failure", "warning", "file", "a file or trial that ingest could not store (failures table)"),
+        Check(
+            "ingest_failure",
+            t.ingest_failure_severity,
+            "file",
+            "a file or trial that ingest could not store (failures table)",
+        ),
+        Check(
+            "bad_channels",
+            "info",
+            "recording",
+            "channels the ingest found bad in the recording's session (flat, deviation, hf_noise, correlation, "
+            "bridged, ransac) and what it did (interpolated or dropped)",
+        ),
         Check(
             "short_for_window",
             "info",
@@ -527,7 +556,7 @@ def label_checks(recordings: pd.DataFrame, manifests: dict, thresholds: Threshol
             no_class = has_classes and (
                 row.class_name is None or pd.isna(row.class_name) or pd.isna(row.class_index) or row.class_index < 0
             )
-            if missing or no_class:
+            if (missing or no_class) and getattr(row, "segment", "stimulus") == "stimulus":  # baselines: unrated
                 what = missing + (["class"] if no_class else [])
                 out.append(
                     _finding("missing_label", "error", corpus, rid, "", None, f"{rid}: no {' / '.join(what)} label")
@@ -569,7 +598,7 @@ def expected_trials(manifest) -> int | None:
     return getattr(manifest.format, "trials", None)
 
 
-def count_checks(recordings: pd.DataFrame, manifests: dict) -> list[dict]:
+def count_checks(recordings: pd.DataFrame, manifests: dict, thresholds: Thresholds | None = None) -> list[dict]:
     """Trials per session against the manifest (or the corpus' usual count); sessions per subject.
 
     Parameters
@@ -578,11 +607,14 @@ def count_checks(recordings: pd.DataFrame, manifests: dict) -> list[dict]:
         Rows of the recordings table being inspected.
     manifests : dict
         Corpus name -> Manifest or None.
+    thresholds : Thresholds, optional
+        Gives the findings' severity (``expected_count_severity``, error by default).
 
     Returns
     -------
     list of dict
     """
+    severity = (thresholds or Thresholds()).expected_count_severity
     out: list[dict] = []
     stimulus = recordings[recordings["segment"] == "stimulus"]
     for corpus, recs in stimulus.groupby("corpus", sort=True):
@@ -596,7 +628,7 @@ def count_checks(recordings: pd.DataFrame, manifests: dict) -> list[dict]:
                 out.append(
                     _finding(
                         "expected_count",
-                        "warning",
+                        severity,
                         corpus,
                         where,
                         "",
@@ -612,7 +644,7 @@ def count_checks(recordings: pd.DataFrame, manifests: dict) -> list[dict]:
                 out.append(
                     _finding(
                         "expected_count",
-                        "warning",
+                        severity,
                         corpus,
                         where,
                         "",
@@ -623,10 +655,41 @@ def count_checks(recordings: pd.DataFrame, manifests: dict) -> list[dict]:
     return out
 
 
-def failure_checks(failures: pd.DataFrame) -> list[dict]:
-    """One warning per row of the ingest failures table (which must carry a ``corpus`` column)."""
+def bad_channel_checks(recordings: pd.DataFrame) -> list[dict]:
+    """One info per recording whose session had bad channels (recordings-table columns ``bad_*``).
+
+    Parameters
+    ----------
+    recordings : pandas.DataFrame
+        Rows of the recordings table being inspected.
+
+    Returns
+    -------
+    list of dict
+        Findings ``bad_channels`` with the channels, their count as value and reasons and action in the message.
+    """
+    if "bad_channels" not in recordings.columns:
+        return []
+    out = []
+    for row in recordings.itertuples(index=False):
+        names = row.bad_channels
+        if names is None or isinstance(names, float) or not len(names):
+            continue
+        names = list(names)
+        found = ", ".join(f"{n} ({r})" for n, r in zip(names, list(row.bad_reasons), strict=True))
+        message = f"{row.recording_id}: {found}; {row.bad_action}"
+        out.append(_finding("bad_channels", "info", row.corpus, row.recording_id, _names(names), len(names), message))
+    return out
+
+
+def failure_checks(failures: pd.DataFrame, thresholds: Thresholds | None = None) -> list[dict]:
+    """One finding per row of the ingest failures table (which must carry a ``corpus`` column).
+
+    Its severity is ``thresholds.ingest_failure_severity`` (error by default).
+    """
+    severity = (thresholds or Thresholds()).ingest_failure_severity
     out = []
     for row in failures.itertuples(index=False):
         where = row.file if pd.isna(getattr(row, "trial", None)) else f"{row.file} trial {int(row.trial)}"
-        out.append(_finding("ingest_failure", "warning", row.corpus, where, "", None, f"[{row.stage}] {row.error}"))
+        out.append(_finding("ingest_failure", severity, row.corpus, where, "", None, f"[{row.stage}] {row.error}"))
     return out

@@ -18,6 +18,7 @@ from emod_data.errors import EmodDataError, StoreError
 from emod_data.inspect.checks import (
     SEVERITIES,
     Thresholds,
+    bad_channel_checks,
     check_table,
     count_checks,
     failure_checks,
@@ -28,7 +29,7 @@ from emod_data.inspect.checks import (
 )
 from emod_data.inspect.splits import SPLIT_LEVELS, SplitAudit, as_assignment, audit_split, make_split
 from emod_data.inspect.stats import HIST_EDGES, StatsParams, plan_batches, stats_batch
-from emod_data.inspect.summary import label_distribution, store_failures, summarize_store
+from emod_data.inspect.summary import bad_channel_summary, label_distribution, store_failures, summarize_store
 from emod_data.store import open_store
 from emod_data.workers import run_in_processes
 
@@ -308,6 +309,9 @@ class InspectReport:
         The store's channel vocabulary.
     split : SplitAudit or None
         The split audit, when a split was given.
+    bad_channels : pandas.DataFrame
+        Per corpus and electrode, the subject-sessions in which the ingest found it bad
+        (:func:`emod_data.inspect.summary.bad_channel_summary`).
     report_path : pathlib.Path or None
         The HTML report, once written.
     """
@@ -325,6 +329,7 @@ class InspectReport:
     recordings: pd.DataFrame
     vocabulary: pd.DataFrame
     split: SplitAudit | None = None
+    bad_channels: pd.DataFrame = field(default_factory=pd.DataFrame)
     report_path: Path | None = None
     figures: dict[str, Path] = field(default_factory=dict)
 
@@ -535,8 +540,9 @@ def _inspect(
         rows += signal_checks(recordings, stats.recordings, stats.channels, sfreq, thresholds)
         rows += length_checks(recordings, max(1, round(window_seconds * sfreq)), thresholds)
         rows += label_checks(recordings, manifests, thresholds)
-        rows += count_checks(recordings, manifests)
-    rows += failure_checks(failures)
+        rows += count_checks(recordings, manifests, thresholds)
+        rows += bad_channel_checks(recordings)
+    rows += failure_checks(failures, thresholds)
     audit = None
     if split is not None:
         if isinstance(split, str):
@@ -557,6 +563,7 @@ def _inspect(
         thresholds=thresholds,
         summary=summarize_store(recordings, failures, window_seconds, sfreq, manifests),
         labels=label_distribution(recordings),
+        bad_channels=bad_channel_summary(recordings),
         failures=failures,
         findings=findings_frame(rows),
         stats=stats,

@@ -3,7 +3,8 @@
 - ``va_scatter.png``: valence-arousal labels per corpus;
 - ``spectra.png``: mean power spectrum per corpus;
 - ``channel_coverage.png``: the channel vocabulary on a head outline (MNE), coloured by coverage;
-- ``amplitude.png``: distributions of sample amplitude and of channel SD per corpus.
+- ``amplitude.png``: distributions of sample amplitude and of channel SD per corpus;
+- ``bad_channels.png``: per corpus, how many subject-sessions had each electrode bad, on a head outline.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pandas as pd
 
 from emod_data.inspect.stats import HIST_STRIDE
 
-FIGURES = ("va_scatter", "spectra", "channel_coverage", "amplitude")
+FIGURES = ("va_scatter", "spectra", "channel_coverage", "amplitude", "bad_channels")
 """File stems of the figures, in report order."""
 
 
@@ -172,11 +173,7 @@ def channel_coverage(vocabulary: pd.DataFrame, recordings: pd.DataFrame, path: P
     import mne
 
     plt = _pyplot()
-    names = vocabulary["name"].tolist()
-    positions = vocabulary[["x", "y", "z"]].to_numpy(dtype=float)
-    info = mne.create_info(names, 100.0, "eeg", verbose="error")
-    montage = mne.channels.make_dig_montage(ch_pos=dict(zip(names, positions, strict=True)), coord_frame="head")
-    info.set_montage(montage, verbose="error")
+    names, info = _head_info(vocabulary)
     covered: dict[str, set[str]] = {}
     for corpus, recs in recordings.groupby("corpus", sort=True) if len(recordings) else []:
         covered[corpus] = {name for names_ in recs["channel_names"] for name in names_}
@@ -209,6 +206,74 @@ def channel_coverage(vocabulary: pd.DataFrame, recordings: pd.DataFrame, path: P
         bar = fig.colorbar(mappable, ax=axes[-1], fraction=0.046, pad=0.04, label="corpora recording the site")
         bar.set_ticks(range(1, most + 1))
     fig.suptitle("Channel coverage of the vocabulary")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _head_info(vocabulary: pd.DataFrame):
+    import mne
+
+    names = vocabulary["name"].tolist()
+    positions = vocabulary[["x", "y", "z"]].to_numpy(dtype=float)
+    info = mne.create_info(names, 100.0, "eeg", verbose="error")
+    montage = mne.channels.make_dig_montage(ch_pos=dict(zip(names, positions, strict=True)), coord_frame="head")
+    info.set_montage(montage, verbose="error")
+    return names, info
+
+
+def bad_channel_map(vocabulary: pd.DataFrame, recordings: pd.DataFrame, summary: pd.DataFrame, path: Path) -> Path:
+    """Bad-channel counts per electrode on a head outline (MNE), one panel per corpus.
+
+    Each panel draws the corpus' electrodes; an electrode's colour and size grow with the number of
+    subject-sessions in which the ingest found it bad (grey: never).
+
+    Parameters
+    ----------
+    vocabulary : pandas.DataFrame
+        The store's channel vocabulary (``name``, ``x``, ``y``, ``z``).
+    recordings : pandas.DataFrame
+        Recordings table rows (``corpus``, ``channel_names``).
+    summary : pandas.DataFrame
+        :func:`emod_data.inspect.summary.bad_channel_summary`.
+    path : pathlib.Path
+        PNG file to write.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    import mne
+
+    plt = _pyplot()
+    names, info = _head_info(vocabulary)
+    corpora = sorted(set(recordings["corpus"])) if len(recordings) else []
+    fig, axes = _grid(max(1, len(corpora)), width=3.6, height=3.8, columns=5)
+    most = int(summary["sessions_bad"].max()) if len(summary) else 1
+    cmap = plt.get_cmap("Reds")
+    for ax, corpus in zip(axes, corpora, strict=False):
+        recs = recordings[recordings["corpus"] == corpus]
+        recorded = {n for chans in recs["channel_names"] for n in chans}
+        if "bad_channels" in recs.columns:
+            recorded |= {n for chans in recs["bad_channels"].dropna() for n in chans}
+        rows = summary[summary["corpus"] == corpus].set_index("channel")["sessions_bad"] if len(summary) else {}
+        counts = np.array([int(rows.get(name, 0)) if name in recorded else -1 for name in names])
+        mne.viz.plot_sensors(info, kind="topomap", axes=ax, show=False, pointsize=4, linewidth=1)
+        dots = ax.collections[0]
+        colors = [
+            (1, 1, 1, 0) if c < 0 else (0.75, 0.75, 0.75, 1.0) if c == 0 else cmap(0.35 + 0.65 * c / most)
+            for c in counts
+        ]
+        dots.set_facecolors(colors)
+        dots.set_edgecolors("none")
+        dots.set_sizes(np.where(counts > 0, 14 + 40 * np.clip(counts, 0, None) / most, np.where(counts == 0, 8, 0)))
+        ax.set_title(f"{corpus}: {int((counts > 0).sum())} electrodes ever bad", fontsize=10)
+    if not corpora:
+        axes[0].set_axis_off()
+        axes[0].text(0.5, 0.5, "no recordings", ha="center", va="center")
+    mappable = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, most))
+    fig.colorbar(mappable, ax=axes[-1], fraction=0.046, pad=0.04, label="subject-sessions with the electrode bad")
+    fig.suptitle("Bad channels found at ingest")
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
@@ -305,4 +370,5 @@ def make_figures(report, folder: str | Path) -> dict[str, Path]:
             report.thresholds.amplitude_error_uv,
             folder / "amplitude.png",
         ),
+        "bad_channels": bad_channel_map(report.vocabulary, recs, report.bad_channels, folder / "bad_channels.png"),
     }

@@ -23,6 +23,8 @@ CAPTIONS = {
     "averaged; unreadable recordings and recordings with an amplitude-scale error left out).",
     "channel_coverage": "The store's channel vocabulary on a head outline (MNE): each corpus' channels in red, "
     "and every site coloured by the number of corpora that record it.",
+    "bad_channels": "Electrodes the ingest found bad (flat, noisy, poorly correlated or bridged) on a head "
+    "outline, per corpus: colour and size grow with the number of subject-sessions; grey: never bad.",
     "amplitude": "Left: distribution of |sample| (log10 µV) per corpus. Right: distribution of channel "
     "standard deviations. Shaded: the plausible EEG amplitude scale.",
 }
@@ -202,6 +204,11 @@ def render_html(report, figures: dict[str, Path]) -> str:
 
 <h2>Amplitude distributions</h2>
 {figure_html.get("amplitude", "")}
+
+<h2>Bad channels</h2>
+<p class="muted">Per corpus and electrode: the subject-sessions in which the ingest found it bad, and why.</p>
+{figure_html.get("bad_channels", "")}
+{_table(report.bad_channels)}
 {split_html}
 
 <h2>How this was made</h2>
@@ -219,7 +226,7 @@ def write_report(report, folder: str | Path) -> Path:
     """Write ``report.html``, ``figures/*.png`` and the tables into a folder.
 
     Files: ``report.html`` (self-contained), ``figures/<name>.png``, ``summary.csv``, ``checks.csv``,
-    ``findings.csv``, ``labels.csv``, ``failures.csv``, ``recording_stats.csv``,
+    ``findings.csv``, ``labels.csv``, ``failures.csv``, ``bad_channels.csv``, ``recording_stats.csv``,
     ``channel_stats.parquet``, and with a split ``split.csv`` and ``split_overlaps.csv``.
 
     Parameters
@@ -243,6 +250,7 @@ def write_report(report, folder: str | Path) -> Path:
     report.findings.to_csv(folder / "findings.csv", index=False)
     report.labels.to_csv(folder / "labels.csv", index=False)
     report.failures.to_csv(folder / "failures.csv", index=False)
+    report.bad_channels.to_csv(folder / "bad_channels.csv", index=False)
     report.stats.recordings.to_csv(folder / "recording_stats.csv", index=False)
     report.stats.channels.to_parquet(folder / "channel_stats.parquet", index=False)
     if report.split is not None:

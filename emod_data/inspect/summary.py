@@ -146,6 +146,56 @@ def summarize_store(
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
+BAD_CHANNEL_COLUMNS = ["corpus", "channel", "sessions_bad", "sessions", "share", "reasons", "action"]
+"""Columns of :func:`bad_channel_summary`."""
+
+
+def bad_channel_summary(recordings: pd.DataFrame) -> pd.DataFrame:
+    """Per corpus and electrode, in how many subject-sessions the ingest found it bad and why.
+
+    Parameters
+    ----------
+    recordings : pandas.DataFrame
+        Recordings table rows (``bad_channels``, ``bad_reasons``, ``bad_action`` set by the
+        session-level bad-channel stage; stores ingested without it give an empty table).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`BAD_CHANNEL_COLUMNS`: ``sessions_bad`` (subject-sessions where the electrode
+        was bad), ``sessions`` (subject-sessions that record it), ``share``, ``reasons``
+        (``reason count`` pairs, most frequent first) and ``action`` (interpolated / dropped); only
+        electrodes bad at least once, most often bad first.
+    """
+    if not len(recordings) or "bad_channels" not in recordings.columns:
+        return pd.DataFrame(columns=BAD_CHANNEL_COLUMNS)
+    rows = []
+    checked = recordings[recordings["bad_action"].notna()]
+    sessions = checked.drop_duplicates(["corpus", "subject", "session"])
+    for corpus, recs in sessions.groupby("corpus", sort=True):
+        reasons: dict[str, dict[str, int]] = {}
+        actions: dict[str, set[str]] = {}
+        recorded: dict[str, int] = {}
+        for row in recs.itertuples(index=False):
+            names = list(row.bad_channels)
+            for name in set(row.channel_names) | set(names):  # dropped channels are not in channel_names
+                recorded[name] = recorded.get(name, 0) + 1
+            for name, reason in zip(names, list(row.bad_reasons), strict=True):
+                counts = reasons.setdefault(name, {})
+                for part in reason.split("+"):
+                    counts[part] = counts.get(part, 0) + 1
+                actions.setdefault(name, set()).add(row.bad_action)
+        for name, counts in reasons.items():
+            bad = sum(1 for row in recs.itertuples(index=False) if name in list(row.bad_channels))
+            text = ", ".join(f"{r} {n}" for r, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+            rows.append([corpus, name, bad, recorded[name], round(bad / recorded[name], 3), text,
+                         "/".join(sorted(actions[name]))])  # fmt: skip
+    table = pd.DataFrame(rows, columns=BAD_CHANNEL_COLUMNS)
+    return table.sort_values(["corpus", "sessions_bad", "channel"], ascending=[True, False, True]).reset_index(
+        drop=True
+    )
+
+
 def label_distribution(recordings: pd.DataFrame) -> pd.DataFrame:
     """Trials per corpus and class with their mean valence and arousal, plus the V-A quadrant counts.
 

@@ -13,8 +13,13 @@ and whose heights follow the trial's valence and arousal (both on [-4, 4]):
 - gamma (31-49 Hz, strongest over lateral temporal sites) scales with
   ``exp(+0.25 * valence)``.
 
-On top come a few smooth shared sources (spatial correlation), 50 Hz line
-noise and eye blinks on frontal channels. All scalings act on power. Output is
+The per-electrode sources are not independent: each electrode sees the sources
+of its neighbours mixed by a Gaussian kernel of the distance between electrodes
+(volume conduction; width ``SPATIAL_WIDTH``), so that neighbouring electrodes
+correlate strongly, a missing electrode can be interpolated from its neighbours
+and bad-channel detection by neighbour correlation is meaningful. On top come a
+few smooth shared sources, 50 Hz line noise and eye blinks on frontal channels
+(one blink source seen through a fixed frontal topography). All scalings act on power. Output is
 float64 in microvolts with a per-channel standard deviation of about 10-30 µV.
 """
 
@@ -45,6 +50,9 @@ N_SHARED = 4
 """Number of smooth shared sources mixed into all channels."""
 
 LINE_FREQUENCY = 50.0
+
+SPATIAL_WIDTH = 0.4
+"""Width (standard deviation, in head radii: about 4 cm) of the kernel mixing per-electrode sources."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,8 @@ class SubjectProfile:
         (C,) -1 on left-frontal, +1 on right-frontal, about 0 elsewhere (frontal alpha asymmetry).
     mixing : numpy.ndarray
         (C, N_SHARED) weights of the smooth shared sources.
+    spatial : numpy.ndarray
+        (C, C) volume-conduction mixing of the per-electrode sources (:func:`spatial_kernel`).
     blink_topography : numpy.ndarray
         (C,) blink gain, 1 at Fp1/Fp2 decaying with distance, 0 far from the eyes.
     blink_rate : float
@@ -107,6 +117,7 @@ class SubjectProfile:
     band_weights: np.ndarray
     frontal_side: np.ndarray
     mixing: np.ndarray
+    spatial: np.ndarray
     blink_topography: np.ndarray
     blink_rate: float
     heart_rate: float
@@ -122,6 +133,27 @@ class SubjectProfile:
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
+
+
+def spatial_kernel(unit_positions: np.ndarray, width: float = SPATIAL_WIDTH) -> np.ndarray:
+    """Mixing matrix of per-electrode sources by electrode distance.
+
+    Parameters
+    ----------
+    unit_positions : numpy.ndarray
+        (C, 3) electrode positions in head radii.
+    width : float
+        Standard deviation of the Gaussian kernel in head radii.
+
+    Returns
+    -------
+    numpy.ndarray
+        (C, C) with ``K[i, j] = exp(-d_ij**2 / (2 * width**2))``, each row scaled to unit
+        Euclidean norm so that mixing independent unit-power sources keeps unit power.
+    """
+    distance2 = ((unit_positions[:, None, :] - unit_positions[None, :, :]) ** 2).sum(axis=-1)
+    kernel = np.exp(-distance2 / (2 * width**2))
+    return kernel / np.linalg.norm(kernel, axis=1, keepdims=True)
 
 
 def make_profile(rng: np.random.Generator, positions: np.ndarray, config: SignalConfig) -> SubjectProfile:
@@ -140,8 +172,8 @@ def make_profile(rng: np.random.Generator, positions: np.ndarray, config: Signal
     -------
     SubjectProfile
         Channel gains (lognormal, sd 0.2), alpha peak frequency (9-11 Hz), 1/f exponent (1.0-1.6),
-        background level, line-noise amplitude, spatial band weights, shared-source mixing and
-        blink topography.
+        background level, line-noise amplitude, spatial band weights, shared-source mixing,
+        volume-conduction mixing and blink topography.
     """
     u = (np.asarray(positions, dtype=float) - HEAD_CENTRE) / HEAD_RADIUS
     x, y, z = u[:, 0], u[:, 1], u[:, 2]
@@ -179,6 +211,7 @@ def make_profile(rng: np.random.Generator, positions: np.ndarray, config: Signal
         band_weights=band_weights,
         frontal_side=frontal_side,
         mixing=mixing,
+        spatial=spatial_kernel(u),
         blink_topography=np.where(blink_topography > 0.01, blink_topography, 0.0),
         blink_rate=float(rng.uniform(2.0, 8.0)),
         heart_rate=float(rng.uniform(1.0, 1.4)),
@@ -242,7 +275,7 @@ def _shaped_noise(
     noise *= amplitude
     series = scipy.fft.irfft(noise, n=n_fft, axis=-1, norm="forward", workers=-1)[:, :n_samples]
     n_local = profile.n_channels
-    out = series[:n_local]
+    out = profile.spatial @ series[:n_local]
     out += profile.mixing @ series[n_local:]
     out *= profile.gain[:, None]
     return out
