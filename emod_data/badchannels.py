@@ -67,6 +67,45 @@ def spread_blocks(data: np.ndarray, sfreq: float, seconds: float) -> np.ndarray:
     return np.concatenate([data[:, start : start + block] for start in starts], axis=1)
 
 
+def session_blocks(segments: list[np.ndarray], sfreq: float, seconds: float) -> np.ndarray:
+    """:func:`spread_blocks` of the segments one after the other, without joining the whole session.
+
+    Parameters
+    ----------
+    segments : list of numpy.ndarray
+        (C, samples_i) segments of one session, in order.
+    sfreq : float
+        Sampling rate in Hz.
+    seconds : float
+        Most seconds to keep.
+
+    Returns
+    -------
+    numpy.ndarray
+        Equal to ``spread_blocks(np.concatenate(segments, axis=1), sfreq, seconds)``; only the blocks
+        it keeps are copied.
+    """
+    ends = np.cumsum([segment.shape[1] for segment in segments])
+    total = int(ends[-1]) if len(ends) else 0
+    block = round(BLOCK_SECONDS * sfreq)
+    count = total // block
+    wanted = max(1, int(seconds // BLOCK_SECONDS))
+    if total <= seconds * sfreq or count <= wanted:
+        return np.concatenate(segments, axis=1)
+    starts = np.linspace(0, count - 1, wanted).round().astype(int) * block
+    pieces = []
+    for start in starts:  # a block may straddle segments: gather it from each one it covers
+        stop = start + block
+        first = int(np.searchsorted(ends, start, side="right"))
+        while start < stop:
+            offset = int(ends[first - 1]) if first else 0
+            take = min(stop, int(ends[first])) - start
+            pieces.append(segments[first][:, start - offset : start - offset + take])
+            start += take
+            first += 1
+    return np.concatenate(pieces, axis=1)
+
+
 @dataclass(frozen=True)
 class BadChannels:
     """Bad channels of one session and how the session's segments are repaired.

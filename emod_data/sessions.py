@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from emod_data.badchannels import MIN_SECONDS, detect, repair_plan
+from emod_data.badchannels import MIN_SECONDS, detect, repair_plan, session_blocks
 from emod_data.config import ProcessingConfig
 from emod_data.errors import SignalError
 from emod_data.preprocess import to_stored
@@ -79,12 +79,15 @@ def finish_sessions(
     for (subject, session, names), group in groups.items():
         where = f"{relpath} subject {subject} session {session}"
         try:
-            data = np.concatenate([row[SIGNAL_KEY] for row in group], axis=1)
+            signals = [row[SIGNAL_KEY] for row in group]
             detected = config.bad_channels != "off"
-            checked = detected and data.shape[1] >= MIN_SECONDS * config.sfreq
-            bad = detect(data, list(names), config.sfreq, config, where) if checked else {}
-            repair = repair_plan(list(names), bad, config, where, data)
-            del data
+            checked = detected and sum(x.shape[1] for x in signals) >= MIN_SECONDS * config.sfreq
+            # detection looks at blocks spread over the session: copy only those; ICA fits the whole session
+            sample = session_blocks(signals, config.sfreq, config.bad_detect_seconds) if checked else None
+            bad = detect(sample, list(names), config.sfreq, config, where) if checked else {}
+            whole = np.concatenate(signals, axis=1) if config.ica != "off" else None
+            repair = repair_plan(list(names), bad, config, where, whole)
+            del sample, whole
         except SignalError as exc:
             fail("session", str(exc).splitlines()[0], session, None, subject)
             continue

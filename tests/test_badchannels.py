@@ -184,3 +184,14 @@ def test_baselines_carry_no_emotion_label(planted):
     assert stim["valence"].notna().all() and set(stim["label_source"]) == {"rating"}
     assert base["stimulus"].tolist() == stim["stimulus"].tolist()  # the links to the trial stay
     assert base["trial"].tolist() == stim["trial"].tolist()
+
+
+@pytest.mark.parametrize("lengths", [[3000, 5000, 800, 12000], [200] * 90, [2400], [100, 47000, 1]])
+def test_session_blocks_equal_the_blocks_of_the_joined_session(lengths):
+    from emod_data.badchannels import session_blocks, spread_blocks
+
+    rng = np.random.default_rng(len(lengths))
+    segments = [rng.standard_normal((3, n)).astype(np.float32) for n in lengths]
+    joined = np.concatenate(segments, axis=1)
+    for seconds in (4.0, 10.0, 60.0, 1000.0):
+        np.testing.assert_array_equal(session_blocks(segments, 100.0, seconds), spread_blocks(joined, 100.0, seconds))
