@@ -23,6 +23,14 @@ app = typer.Typer(
 console = Console(stderr=True)
 out = Console()
 
+ClusterTimeout = Annotated[
+    float, typer.Option(help="Seconds to wait for the Dask scheduler and workers before giving up.")
+]
+StorageOption = Annotated[
+    list[str] | None,
+    typer.Option("--storage-option", help="fsspec option of a store URL, KEY=VALUE (repeat)."),
+]
+
 
 def _fail(exc: Exception, verbose: bool) -> None:
     if verbose:
@@ -150,13 +158,8 @@ def ingest_command(
         ),
     ] = False,
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address for multi-machine runs.")] = None,
-    cluster_timeout: Annotated[
-        float, typer.Option(help="Seconds to wait for the Dask scheduler and workers before giving up.")
-    ] = 30.0,
-    storage_option: Annotated[
-        list[str] | None,
-        typer.Option("--storage-option", help="fsspec option of a store URL, KEY=VALUE (repeat)."),
-    ] = None,
+    cluster_timeout: ClusterTimeout = 30.0,
+    storage_option: StorageOption = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks.")] = False,
 ) -> None:
     """Ingest a raw corpus into a harmonized store.
@@ -334,13 +337,8 @@ def inspect_command(
     split_seed: Annotated[int, typer.Option(help="Seed of a drawn split.")] = 0,
     show: Annotated[int, typer.Option(help="Findings listed on the terminal (all are in the report).")] = 20,
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address whose workers read the arrays.")] = None,
-    cluster_timeout: Annotated[
-        float, typer.Option(help="Seconds to wait for the Dask scheduler and workers before giving up.")
-    ] = 30.0,
-    storage_option: Annotated[
-        list[str] | None,
-        typer.Option("--storage-option", help="fsspec option of a store URL, KEY=VALUE (repeat)."),
-    ] = None,
+    cluster_timeout: ClusterTimeout = 30.0,
+    storage_option: StorageOption = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks.")] = False,
 ) -> None:
     """Inspect a store: per-corpus summary, quality checks, split audit and an HTML report.

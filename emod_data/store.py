@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -517,8 +518,6 @@ class Store:
             Unknown recording, or its array is missing, incomplete, damaged (checksum
             mismatch) or has a missing chunk; the message names the recording.
         """
-        import time
-
         row = self._row(recording_id)
         for attempt in range(READ_ATTEMPTS):
             try:
