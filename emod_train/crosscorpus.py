@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from emod_train.errors import CheckpointError, TaskError
+from emod_train.features import scale_with_training
 from emod_train.metrics import classification_metrics
 from emod_train.runtime import (
     derive_seed,
@@ -394,10 +395,7 @@ def _fit(make_model, forward, data: dict, n_classes: int, cfg: CrossCorpusConfig
 
 def _scaled(features: np.ndarray, parts: dict) -> np.ndarray:
     """Min-max scaling per feature column fitted on the subject's fine-tuning windows only (no test data)."""
-    fit = np.concatenate([parts["train"], parts["val"]])
-    low, high = features[fit].min(axis=0), features[fit].max(axis=0)
-    span = np.where(high > low, high - low, 1.0)
-    return ((features - low) / span).astype(np.float32)
+    return scale_with_training(features, np.concatenate([parts["train"], parts["val"]]))
 
 
 @dataclass

@@ -7,6 +7,7 @@
   reading each recording once; the result is cached as one ``.npy`` under
   ``<cache root>/features/<fingerprint>/`` and memory-mapped on reuse.
 - :func:`min_max_scale`: per-column [0, 1] scaling, optionally per group (e.g. per subject).
+- :func:`scale_with_training`: per-column [0, 1] scaling fitted on training rows only.
 
 See ``docs/features.md``.
 """
@@ -348,6 +349,27 @@ def de_features(
     if len(index) == len(canonical) and np.array_equal(index, np.arange(len(canonical))):
         return features
     return np.ascontiguousarray(features[index])
+
+
+def scale_with_training(features: np.ndarray, train: np.ndarray) -> np.ndarray:
+    """Min-max scale every feature column with the minimum and maximum of the ``train`` rows.
+
+    Parameters
+    ----------
+    features : numpy.ndarray
+        ``(N, ...)`` features.
+    train : numpy.ndarray
+        Positions (or a boolean mask) of the training rows.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32; training rows in [0, 1], other rows may fall outside; a constant column becomes 0.
+    """
+    fit = features[train]
+    low, high = fit.min(axis=0), fit.max(axis=0)
+    span = np.where(high > low, high - low, 1.0)
+    return ((features - low) / span * (high > low)).astype(np.float32)
 
 
 def min_max_scale(x: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:

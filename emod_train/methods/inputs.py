@@ -49,27 +49,6 @@ class FeatureDataset:
         return Batch([part], va, self.labels[index], index)
 
 
-def scale_with_training(features: np.ndarray, train: np.ndarray) -> np.ndarray:
-    """Min-max scale every feature column with the minimum and maximum of the ``train`` rows.
-
-    Parameters
-    ----------
-    features : numpy.ndarray
-        ``(N, ...)`` features.
-    train : numpy.ndarray
-        Positions (or a boolean mask) of the training rows.
-
-    Returns
-    -------
-    numpy.ndarray
-        float32; training rows in [0, 1], other rows may fall outside; a constant column becomes 0.
-    """
-    fit = features[train]
-    low, high = fit.min(axis=0), fit.max(axis=0)
-    span = np.where(high > low, high - low, 1.0)
-    return ((features - low) / span * (high > low)).astype(np.float32)
-
-
 def task_datasets(
     inputs: str, store, parts: dict[str, pd.DataFrame], channels: Sequence[str], cache: bool, cache_dir
 ) -> dict:
@@ -104,7 +83,7 @@ def task_datasets(
     if inputs != "de":
         raise ValueError(f"inputs must be 'raw' or 'de' (got {inputs!r})")
     from emod_train.data import channel_ids_of
-    from emod_train.features import de_features
+    from emod_train.features import de_features, scale_with_training
 
     names = list(parts)
     table = pd.concat([parts[k] for k in names], ignore_index=True)
