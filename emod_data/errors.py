@@ -42,3 +42,24 @@ class SkippedInput(EmodDataError):
 
 class ClusterError(EmodDataError):
     """A Dask scheduler cannot be reached, has no workers, or lost all of them during a run."""
+
+
+def first_line(exc: BaseException, with_type: bool = False) -> str:
+    """The first line of an exception's message, for one-line errors.
+
+    Parameters
+    ----------
+    exc : BaseException
+        The exception.
+    with_type : bool
+        Prefix the exception's class name (``"ValueError: ..."``).
+
+    Returns
+    -------
+    str
+        The first non-empty line of ``str(exc)``; the class name alone when the message is empty.
+    """
+    lines = str(exc).strip().splitlines()
+    if not lines:
+        return type(exc).__name__
+    return f"{type(exc).__name__}: {lines[0]}" if with_type else lines[0]

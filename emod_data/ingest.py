@@ -29,7 +29,7 @@ from emod_data.cluster import CLUSTER_TIMEOUT, connect
 from emod_data.cluster import run_tasks as run_on_cluster
 from emod_data.config import ProcessingConfig
 from emod_data.discovery import SourceFile, discover, natural_key
-from emod_data.errors import EmodDataError, LabelError, ReaderError, SignalError, SkippedInput, StoreError
+from emod_data.errors import EmodDataError, LabelError, ReaderError, SignalError, SkippedInput, StoreError, first_line
 from emod_data.labels import LabelResolver, unrated
 from emod_data.lease import corpus_lease
 from emod_data.lexicon import load_lexicon
@@ -113,11 +113,6 @@ def split_segments(data: np.ndarray, manifest: Manifest, sfreq: float) -> list[t
     return parts
 
 
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
-
-
 def _store_trial(
     task: FileTask,
     raw,
@@ -181,7 +176,7 @@ def _collect(entry: tuple, result: FileResult, fail: Callable) -> None:
     try:
         result.rows.extend(job.result())
     except SignalError as exc:
-        message = _first_line(exc)
+        message = first_line(exc)
         fail("signal", message if message.startswith(where) else f"{where}: {message}", session, trial, subject)
 
 
@@ -263,7 +258,7 @@ def process_file(task: FileTask) -> FileResult:
                 try:
                     labels = task.labels.labels(session, raw.trial, raw.ratings, raw.code)
                 except LabelError as exc:
-                    fail("labels", f"{where}: {_first_line(exc)}", session, raw.trial, raw.subject)
+                    fail("labels", f"{where}: {first_line(exc)}", session, raw.trial, raw.subject)
                     continue
                 job = pool.submit(
                     _store_trial, task, raw, subject, session, plans[names], labels, provenance, where, result.written
@@ -287,16 +282,16 @@ def process_file(task: FileTask) -> FileResult:
             )
     except SkippedInput as exc:  # e.g. a MAHNOB-HCI session without felt ratings: counted, not failed
         _discard_rows(result, task)
-        result.skipped_inputs.append({"file": src.relpath, "reason": _first_line(exc)})
+        result.skipped_inputs.append({"file": src.relpath, "reason": first_line(exc)})
     except ReaderError as exc:
         _discard_rows(result, task)
-        fail("read", _first_line(exc))
+        fail("read", first_line(exc))
     except EmodDataError as exc:
         _discard_rows(result, task)
-        fail("ingest", _first_line(exc))
+        fail("ingest", first_line(exc))
     except Exception as exc:
         _discard_rows(result, task)
-        fail("internal", f"{src.relpath}: {type(exc).__name__}: {_first_line(exc)}")
+        fail("internal", f"{src.relpath}: {first_line(exc, with_type=True)}")
         result.failures[-1]["traceback"] = traceback.format_exc()
     return result
 

@@ -27,7 +27,7 @@ import pandas as pd
 
 from emod_data.channels import load_vocabulary
 from emod_data.config import ProcessingConfig, check_same
-from emod_data.errors import StoreError
+from emod_data.errors import StoreError, first_line
 from emod_data.storage import filesystem, is_url, local_path, location_errors, zarr_store
 
 STORE_VERSION = 1
@@ -37,11 +37,6 @@ READ_ATTEMPTS = 5
 """Attempts of :meth:`Store.read` on an array that fails to read (it may be being swapped by a re-ingest)."""
 
 LABEL_COLUMNS = ["class_name", "class_index", "valence", "arousal", "dominance"]
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else ""
 
 
 def _schemas() -> dict:
@@ -524,7 +519,7 @@ class Store:
                 return np.asarray(self._array(row["path"])[:, start:stop], dtype=np.float32)
             except Exception as exc:  # damaged, missing, or swapped by a re-ingest: re-open and retry
                 self._array.cache_clear()
-                reason = f"{type(exc).__name__}: {_first_line(exc)}"
+                reason = f"{first_line(exc, with_type=True)}"
                 if attempt + 1 < READ_ATTEMPTS:
                     time.sleep(0.02 * (attempt + 1))
         raise StoreError(f"{self.path}: cannot read recording '{recording_id}' ({reason})")

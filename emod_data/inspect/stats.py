@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from emod_data.errors import first_line
+
 HIST_EDGES = np.linspace(-8.0, 6.0, 141)
 """Bin edges of the amplitude histogram, in log10 µV (1e-8 to 1e6 µV, 0.1 decade bins)."""
 
@@ -286,7 +288,7 @@ def _array_blocks(
         info["shape"] = tuple(int(s) for s in array.shape)
         info["complete"] = bool(array.attrs.get("complete", False))
     except Exception as exc:  # a missing or corrupt array is a finding, not a crash
-        info["error"] = f"{store}/{array_path}: cannot open array ({type(exc).__name__}: {_first_line(exc)})"
+        info["error"] = f"{store}/{array_path}: cannot open array ({first_line(exc, with_type=True)})"
         yield "meta", info
         return
     if array.ndim != 2:
@@ -301,7 +303,7 @@ def _array_blocks(
         try:
             block = np.asarray(array[:, start : start + per_block], dtype=np.float32)
         except Exception as exc:
-            yield "error", f"{store}/{array_path}: cannot read array ({type(exc).__name__}: {_first_line(exc)})"
+            yield "error", f"{store}/{array_path}: cannot read array ({first_line(exc, with_type=True)})"
             return
         yield "block", block
 
@@ -411,11 +413,6 @@ def stats_batch(
 def recording_stats(store: str, array_path: str, params: StatsParams) -> dict:
     """Statistics of one stored array, read once block by block (see :func:`stats_batch`)."""
     return stats_batch(store, [array_path], params, prefetch=False)[0]
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 def plan_batches(paths: list[str], sizes: list[int], workers: int, max_batch_bytes: int = 1 << 28) -> list[list[str]]:

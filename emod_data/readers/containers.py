@@ -15,16 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from emod_data.errors import ReaderError
+from emod_data.errors import ReaderError, first_line
 from emod_data.readers.safe_pickle import load_pickle
 
 MAT73_SIGNATURE = b"MATLAB 7.3"
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 class MatV5Container:
@@ -173,7 +168,7 @@ def open_container(path: Path, kind: str, label: str | None = None) -> Iterator[
     except ReaderError:
         raise
     except Exception as exc:
-        raise ReaderError(f"{label}: cannot read {kind} file ({_first_line(exc)})") from exc
+        raise ReaderError(f"{label}: cannot read {kind} file ({first_line(exc, with_type=True)})") from exc
     try:
         yield container
     finally:
@@ -188,4 +183,4 @@ def read_variable(container: Any, key: str, label: str) -> np.ndarray:
     try:
         return container[key]
     except Exception as exc:
-        raise ReaderError(f"{label}: cannot read variable '{key}' ({_first_line(exc)})") from exc
+        raise ReaderError(f"{label}: cannot read variable '{key}' ({first_line(exc, with_type=True)})") from exc

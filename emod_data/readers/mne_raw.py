@@ -30,7 +30,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from emod_data.errors import ReaderError, SkippedInput
+from emod_data.errors import ReaderError, SkippedInput, first_line
 from emod_data.manifest import Manifest
 from emod_data.preprocess import AMPLITUDE_RANGE_UV
 from emod_data.readers.layouts import RawTrial
@@ -48,11 +48,6 @@ CHUNK_SAMPLES = 1 << 16
 
 _CNT_SETUP, _CNT_ELECTRODE = 900, 75
 _MISSING = {"", "n/a", "na", "nan", "none"}
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
 def check_cnt_size(path: Path, label: str) -> None:
@@ -162,7 +157,7 @@ def open_raw(path: Path, container: str, label: str):
     except ReaderError:
         raise
     except Exception as exc:
-        raise ReaderError(f"{label}: cannot read {container} file ({_first_line(exc)})") from exc
+        raise ReaderError(f"{label}: cannot read {container} file ({first_line(exc, with_type=True)})") from exc
 
 
 def read_span(raw, picks: np.ndarray, start: int, stop: int, label: str, scale: float = 1.0) -> np.ndarray:
@@ -195,7 +190,7 @@ def read_span(raw, picks: np.ndarray, start: int, stop: int, label: str, scale: 
                 chunk *= scale
             out[:, first - start : last - start] = chunk
     except Exception as exc:
-        raise ReaderError(f"{label}: cannot read samples {start}-{stop} ({_first_line(exc)})") from exc
+        raise ReaderError(f"{label}: cannot read samples {start}-{stop} ({first_line(exc, with_type=True)})") from exc
     return out
 
 
@@ -263,7 +258,9 @@ def _read_annotations(path: Path, label: str):
             warnings.simplefilter("ignore")
             return mne.read_annotations(path)
     except Exception as exc:
-        raise ReaderError(f"{label}: cannot read annotations from {path.name} ({_first_line(exc)})") from exc
+        raise ReaderError(
+            f"{label}: cannot read annotations from {path.name} ({first_line(exc, with_type=True)})"
+        ) from exc
 
 
 def bids_events_path(path: Path) -> Path:
@@ -309,7 +306,9 @@ def _parse_table(path: Path, label: str) -> list[dict]:
             reader = csv.DictReader(handle, delimiter=delimiter)
             return [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in reader]
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise ReaderError(f"{label}: {path.name} is not a readable text table ({_first_line(exc)})") from None
+        raise ReaderError(
+            f"{label}: {path.name} is not a readable text table ({first_line(exc, with_type=True)})"
+        ) from None
 
 
 def read_table_file(path: Path, label: str, shown: str | None = None) -> list[dict]:
