@@ -358,7 +358,7 @@ def test_report_files_and_figures_are_not_blank(faulty_report):
 
     folder = faulty_report.parent
     text = faulty_report.read_text(encoding="utf-8")
-    for name in ("va_scatter", "spectra", "channel_coverage", "amplitude"):
+    for name in ("va_scatter", "spectra", "channel_coverage", "amplitude", "bad_channels"):
         png = folder / "figures" / f"{name}.png"
         image = matplotlib.image.imread(png)
         assert image.shape[0] > 200 and image.shape[1] > 400
@@ -399,8 +399,10 @@ def test_report_renders_in_headless_browser(faulty_report, tmp_path):
         timeout=120,
         check=True,
     ).stdout
-    assert 'data-figures-shown="4"' in dom and "4 of 4 figures shown" in dom
-    assert dom.count('data-loaded="yes"') == 4
+    figures = len(list((faulty_report.parent / "figures").glob("*.png")))
+    assert figures == 5  # V-A scatter, spectra, coverage, amplitude, bad channels on the head
+    assert f'data-figures-shown="{figures}"' in dom and f"{figures} of {figures} figures shown" in dom
+    assert dom.count('data-loaded="yes"') == figures
     shot = tmp_path / "shot.png"
     subprocess.run(
         [browser, *flags, "--window-size=1280,7000", f"--screenshot={shot}", url],
