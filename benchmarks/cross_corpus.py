@@ -1,7 +1,7 @@
 """The cross-corpus table on synthetic corpora: SCMM vs no pretraining (and EMOD) in SCMM's four directions.
 
 Synthesizes SEED, SEED-IV and DEAP in their real layouts, ingests them, and runs
-:func:`emod_train.crosscorpus.run_cross_corpus` (the same as ``emod-train crosscorpus``) with the
+:func:`emod_train.evaluation.crosscorpus.run_cross_corpus` (the same as ``emod-train crosscorpus``) with the
 paper's SCMM settings per direction. EMOD runs with a reduced backbone by default so that the
 whole table fits a CPU budget (``--emod-model ""`` for the paper's). Prints the table and the
 wall time of each part.
@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench-cross"))
     args = parser.parse_args()
 
-    from emod_train.crosscorpus import CrossCorpusConfig, run_cross_corpus
+    from emod_train.evaluation.crosscorpus import CrossCorpusConfig, run_cross_corpus
 
     started = time.perf_counter()
     store = make_store(args.out, args.subjects, args.duration_scale, ("seed", "seed_iv", "deap"))

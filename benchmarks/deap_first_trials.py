@@ -28,8 +28,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from emod_data.store import open_store
-    from emod_train.crosscorpus import finetune_class_balance, load_protocol, subject_parts, target_labels
-    from emod_train.data import window_table
+    from emod_train.data.windows import window_table
+    from emod_train.evaluation.crosscorpus import finetune_class_balance, load_protocol, subject_parts, target_labels
 
     store_path = args.store or make_store(args.out, args.subjects, 0.02, ("deap",))
     store = open_store(store_path)

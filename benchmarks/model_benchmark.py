@@ -1,7 +1,7 @@
 """The model benchmark on synthetic corpora: every model on FACED, SEED-V and SEED with pinned splits.
 
 Synthesizes FACED, SEED-V (raw CNT) and SEED in their real layouts, ingests them into one store and
-runs :func:`emod_train.benchmark.run_benchmark` (the same as ``emod-train benchmark``). EMOD runs
+runs :func:`emod_train.evaluation.benchmark.run_benchmark` (the same as ``emod-train benchmark``). EMOD runs
 with a reduced backbone by default so that the table fits a CPU budget. Prints the leaderboard, the
 split hashes and the wall time; run it twice into the same ``--out`` to see the cells skipped, or
 into another folder to see the same hashes and numbers.
@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench-models"))
     args = parser.parse_args()
 
-    from emod_train.benchmark import BenchmarkConfig, run_benchmark
+    from emod_train.evaluation.benchmark import BenchmarkConfig, run_benchmark
     from emod_train.methods import parse_options
 
     started = time.perf_counter()

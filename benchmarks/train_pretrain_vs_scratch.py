@@ -58,8 +58,8 @@ def main() -> None:
     budgets = [int(b) for b in args.budgets.split(",") if b.strip()]
 
     from emod_train.demo import PRETRAIN_CORPORA
-    from emod_train.finetune import FinetuneConfig, finetune
-    from emod_train.pretrain import PretrainConfig, pretrain
+    from emod_train.evaluation.finetune import FinetuneConfig, finetune
+    from emod_train.methods.emod.pretrain import PretrainConfig, pretrain
 
     out = args.out
     store = out / "store.zarr"

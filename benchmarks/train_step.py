@@ -5,14 +5,14 @@ Prints, in one run (paper configuration, 62-channel windows at 200 Hz, ``--secon
 - ``matmul``: FLOP/s of a 2048 x 2048 float32 matrix product on the same threads (best of 5);
 - ``step``: one forward and backward pass of the backbone on a batch of ``--batch`` windows (loss:
   mean square of the tokens), best of ``--repeats``, for the previous formulation of the encoder
-  blocks (:meth:`emod_train.model.ConvBlock.layer_by_layer`, which checkpoints them on large
+  blocks (:meth:`emod_train.methods.emod.model.ConvBlock.layer_by_layer`, which checkpoints them on large
   batches), the current one, and the current one under bfloat16 autocast. Utilisation is the
   step's FLOPs (``torch.utils.flop_counter.FlopCounterMode`` on the layer-by-layer formulation
   without recomputation: the model's nominal work, counted on 2 windows and scaled) over the step
   time, over the matmul FLOP/s;
 - ``memory``: peak RSS growth per window of a training step, from fresh child processes that run
   one step at two batch sizes, with and without transformer checkpointing, next to the estimate of
-  :mod:`emod_train.memory`; and the largest batch whose step fits ``--budget`` GB.
+  :mod:`emod_train.engine.memory`; and the largest batch whose step fits ``--budget`` GB.
 
 Usage::
 
@@ -37,7 +37,7 @@ CHANNELS, SFREQ = 62, 200.0
 def _model(formulation: str, checkpoint: bool):
     import torch
 
-    from emod_train.model import ConvBlock, EMODBackbone, EMODConfig
+    from emod_train.methods.emod.model import ConvBlock, EMODBackbone, EMODConfig
 
     if formulation == "layer-by-layer":
         ConvBlock.forward = ConvBlock.layer_by_layer
@@ -80,7 +80,7 @@ def nominal_flops(batch: int, seconds: float) -> float:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from emod_train.model import ConvBlock, EMODBackbone, EMODConfig
+    from emod_train.methods.emod.model import ConvBlock, EMODBackbone, EMODConfig
 
     torch.manual_seed(0)
     model = EMODBackbone(EMODConfig()).train()
@@ -107,7 +107,7 @@ def child_peak(formulation: str, checkpoint: bool, batch: int, seconds: float) -
 
 def child_main(formulation: str, checkpoint: bool, batch: int, seconds: float) -> None:
     """In a child process: one warm-up step of 1 window, then one of ``batch``; print the RSS growth."""
-    from emod_train.runtime import tune_cpu_allocator
+    from emod_train.engine.runtime import tune_cpu_allocator
 
     tune_cpu_allocator()
     model = _model(formulation, checkpoint)
@@ -146,7 +146,7 @@ def main() -> None:
 
     import torch
 
-    from emod_train.runtime import tune_cpu_allocator
+    from emod_train.engine.runtime import tune_cpu_allocator
 
     tune_cpu_allocator()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; batch {args.batch} x {CHANNELS} channels")
@@ -158,7 +158,7 @@ def main() -> None:
 
 def time_steps(args) -> None:
     """Time the step of each formulation and print its FLOP utilisation."""
-    from emod_train.model import ConvBlock
+    from emod_train.methods.emod.model import ConvBlock
 
     flops = nominal_flops(args.batch, args.seconds)
     print(f"step FLOPs (FlopCounterMode, nominal): {flops / 1e9:.0f} GFLOP")
@@ -184,8 +184,8 @@ def time_steps(args) -> None:
 
 def memory(args) -> None:
     """Measure the peak RSS growth per window in child processes and print the largest batches."""
-    from emod_train.memory import GIB, SAFETY, largest_batch, saved_bytes_per_window
-    from emod_train.model import EMODBackbone, EMODConfig
+    from emod_train.engine.memory import GIB, SAFETY, largest_batch, saved_bytes_per_window
+    from emod_train.methods.emod.model import EMODBackbone, EMODConfig
 
     samples = round(args.seconds * SFREQ)
     estimate = saved_bytes_per_window(EMODBackbone(EMODConfig()), CHANNELS, samples, SFREQ)

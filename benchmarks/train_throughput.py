@@ -7,7 +7,7 @@ configuration) on 62-channel windows of a synthetic SEED store:
 - ``finetune step``: backbone + classification head + cross-entropy + Adam;
 
 each fed two ways: from a batch already in device memory (``model only``), and from the real
-loader (window cache -> :class:`emod_train.data.WindowLoader` -> host-to-device copy), so the
+loader (window cache -> :class:`emod_train.data.windows.WindowLoader` -> host-to-device copy), so the
 ratio shows whether data loading is a bottleneck. On CUDA the steps run with float16 autocast
 and gradient scaling, and the GPU utilisation is sampled during the timed loader-fed steps
 (``torch.cuda.utilization``, else ``nvidia-smi``).
@@ -78,10 +78,10 @@ def run_steps(kind: str, device, batches, sfreq: float, amp: bool, warmup: int =
     import torch
     import torch.nn.functional as F
 
-    from emod_train.augment import augment
-    from emod_train.loss import emod_loss
-    from emod_train.model import EMODBackbone, EMODClassifier, EMODConfig, ProjectionHead
-    from emod_train.runtime import autocast, grad_scaler
+    from emod_train.engine.runtime import autocast, grad_scaler
+    from emod_train.methods.emod.augment import augment
+    from emod_train.methods.emod.loss import emod_loss
+    from emod_train.methods.emod.model import EMODBackbone, EMODClassifier, EMODConfig, ProjectionHead
 
     torch.manual_seed(0)
     if kind == "pretrain":
@@ -139,10 +139,10 @@ def main() -> None:
     import torch
 
     from emod_data.store import open_store
-    from emod_train.cache import build_cache
-    from emod_train.data import Batch, ShuffledBatchSampler, WindowDataset, WindowLoader, window_table
-    from emod_train.model import EMODBackbone, backbone_flops, count_parameters
-    from emod_train.runtime import tune_cpu_allocator
+    from emod_train.data.cache import build_cache
+    from emod_train.data.windows import Batch, ShuffledBatchSampler, WindowDataset, WindowLoader, window_table
+    from emod_train.engine.runtime import tune_cpu_allocator
+    from emod_train.methods.emod.model import EMODBackbone, backbone_flops, count_parameters
 
     tune_cpu_allocator()
     args.out.mkdir(parents=True, exist_ok=True)

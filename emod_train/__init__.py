@@ -5,8 +5,8 @@ The main entry points are importable from the package itself (loaded lazily)::
 
     import emod_train
 
-    result = emod_train.pretrain(emod_train.PretrainConfig(store="emod.zarr", out="runs/pre"))
-    scores = emod_train.finetune(
+    result = emod_train.methods.emod.pretrain(emod_train.PretrainConfig(store="emod.zarr", out="runs/pre"))
+    scores = emod_train.evaluation.finetune(
         emod_train.FinetuneConfig(store="emod.zarr", task="seed", init="runs/pre/last.pt", out="runs/seed")
     )
 
@@ -20,20 +20,20 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "PretrainConfig": "emod_train.pretrain",
-    "pretrain": "emod_train.pretrain",
-    "FinetuneConfig": "emod_train.finetune",
-    "finetune": "emod_train.finetune",
-    "EMODConfig": "emod_train.model",
-    "EMODBackbone": "emod_train.model",
-    "EMODClassifier": "emod_train.model",
-    "emod_loss": "emod_train.loss",
-    "load_task": "emod_train.tasks",
-    "available_tasks": "emod_train.tasks",
-    "window_table": "emod_train.data",
-    "WindowDataset": "emod_train.data",
-    "StructuredBatchSampler": "emod_train.data",
-    "build_cache": "emod_train.cache",
+    "PretrainConfig": "emod_train.methods.emod.pretrain",
+    "pretrain": "emod_train.methods.emod.pretrain",
+    "FinetuneConfig": "emod_train.evaluation.finetune",
+    "finetune": "emod_train.evaluation.finetune",
+    "EMODConfig": "emod_train.methods.emod.model",
+    "EMODBackbone": "emod_train.methods.emod.model",
+    "EMODClassifier": "emod_train.methods.emod.model",
+    "emod_loss": "emod_train.methods.emod.loss",
+    "load_task": "emod_train.evaluation.tasks",
+    "available_tasks": "emod_train.evaluation.tasks",
+    "window_table": "emod_train.data.windows",
+    "WindowDataset": "emod_train.data.windows",
+    "StructuredBatchSampler": "emod_train.data.windows",
+    "build_cache": "emod_train.data.cache",
     "run_demo": "emod_train.demo",
 }
 

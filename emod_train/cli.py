@@ -49,7 +49,7 @@ def _corpora(text: str | None) -> list[str] | None:
 
 def _model_overrides(text: str | None) -> dict:
     """Parse ``dim=64,depth=2`` into EMODConfig overrides."""
-    from emod_train.model import EMODConfig
+    from emod_train.methods.emod.model import EMODConfig
 
     if not text:
         return {}
@@ -111,7 +111,7 @@ def tasks_command() -> None:
 
     A task is a TOML file; pass your own file's path to ``emod-train finetune --task``.
     """
-    from emod_train.tasks import available_tasks, load_task
+    from emod_train.evaluation.tasks import available_tasks, load_task
 
     table = Table(title="shipped tasks")
     for column in ("name", "corpus", "window (s)", "classes", "split"):
@@ -188,8 +188,8 @@ def pretrain_command(
     Writes config.json, metrics.jsonl, last.pt, checkpoints/epoch-NNN.pt and loss.png to --out.
     Exit codes: 0 done, 2 usage or data error (one line on standard error).
     """
-    from emod_train.distributed import context_from_environment
-    from emod_train.pretrain import PretrainConfig, loss_trend, pretrain
+    from emod_train.engine.distributed import context_from_environment
+    from emod_train.methods.emod.pretrain import PretrainConfig, loss_trend, pretrain
 
     if method not in ("emod", "scmm"):
         _fail(typer.BadParameter(f"--method must be emod or scmm (got {method!r})"))
@@ -233,7 +233,7 @@ def _pretrain_scmm(
     store, out_dir, corpora, sessions, channels, window, epochs, batch_size, lr, weight_decay, a, sigma, t, ratio,
     seed, device, cache_dir, resume, quiet, verbose, similarity="cosine", schedule="constant",
 ) -> None:  # fmt: skip
-    from emod_train.scmm_pretrain import SCMMPretrainConfig, pretrain_scmm
+    from emod_train.methods.scmm.pretrain import SCMMPretrainConfig, pretrain_scmm
 
     try:
         config = SCMMPretrainConfig(
@@ -291,7 +291,7 @@ def crosscorpus_command(
     Writes results.md, results.json, subjects.csv and cross_corpus.png to --out and prints the table.
     Exit codes: 0 done, 2 usage or data error.
     """
-    from emod_train.crosscorpus import CrossCorpusConfig, run_cross_corpus
+    from emod_train.evaluation.crosscorpus import CrossCorpusConfig, run_cross_corpus
 
     try:
         config = CrossCorpusConfig(
@@ -353,7 +353,7 @@ def finetune_command(
     seed-N/ folders to --out, and prints the results table.
     Exit codes: 0 done, 2 usage, task, data or checkpoint error.
     """
-    from emod_train.finetune import FinetuneConfig, finetune
+    from emod_train.evaluation.finetune import FinetuneConfig, finetune
     from emod_train.methods import get_method, parse_options
 
     method_name, overrides = "emod", {}
@@ -449,7 +449,7 @@ def benchmark_command(
     leaderboard.md, leaderboard.json and leaderboard.png. Models start from scratch unless --init
     gives a checkpoint. Exit codes: 0 done, 2 usage, task, data or checkpoint error.
     """
-    from emod_train.benchmark import BenchmarkConfig, run_benchmark
+    from emod_train.evaluation.benchmark import BenchmarkConfig, run_benchmark
     from emod_train.methods import parse_options
 
     try:

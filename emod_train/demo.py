@@ -24,8 +24,8 @@ class DemoResult:
         The fine-tuning results table (markdown).
     seconds : dict
         Wall time of each stage.
-    finetune : emod_train.finetune.FinetuneResult
-    pretrain : emod_train.pretrain.PretrainResult
+    finetune : emod_train.evaluation.finetune.FinetuneResult
+    pretrain : emod_train.methods.emod.pretrain.PretrainResult
     """
 
     out: Path
@@ -81,8 +81,8 @@ def run_demo(
     from emod_data.demo import build_demo_store
     from emod_data.errors import EmodDataError
     from emod_data.inspect import inspect_store
-    from emod_train.finetune import FinetuneConfig, finetune
-    from emod_train.pretrain import PretrainConfig, pretrain
+    from emod_train.evaluation.finetune import FinetuneConfig, finetune
+    from emod_train.methods.emod.pretrain import PretrainConfig, pretrain
 
     console = console or Console(stderr=True)
     out = Path(out_dir)

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from emod_train.benchmark import BenchmarkConfig, run_benchmark
 from emod_train.cli import app
 from emod_train.errors import TaskError
-from emod_train.splits import sha256_of
+from emod_train.evaluation.benchmark import BenchmarkConfig, run_benchmark
+from emod_train.evaluation.splits import sha256_of
 
 TINY = {"dim": 16, "heads": 4, "ffn": 32, "depth": 1}
 MODELS = ["emod", "scmm", "eegnet"]

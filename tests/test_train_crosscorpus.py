@@ -12,7 +12,9 @@ from typer.testing import CliRunner
 
 from emod_data.store import open_store
 from emod_train.cli import app
-from emod_train.crosscorpus import (
+from emod_train.data.windows import SubBatch, channel_ids_of, shared_channels
+from emod_train.errors import CheckpointError, DataError, TaskError
+from emod_train.evaluation.crosscorpus import (
     CrossCorpusConfig,
     Direction,
     load_protocol,
@@ -20,9 +22,7 @@ from emod_train.crosscorpus import (
     subject_parts,
     target_labels,
 )
-from emod_train.data import SubBatch, channel_ids_of, shared_channels
-from emod_train.errors import CheckpointError, DataError, TaskError
-from emod_train.scmm_pretrain import SCMMPretrainConfig, encoder_from_checkpoint, pretrain_scmm
+from emod_train.methods.scmm.pretrain import SCMMPretrainConfig, encoder_from_checkpoint, pretrain_scmm
 
 TINY_EMOD = {"dim": 16, "heads": 4, "ffn": 32, "depth": 1}
 DEAP_32 = {
@@ -98,7 +98,7 @@ def test_grouped_trial_order_dominates_and_the_stratified_selection_balances():
     """Trials grouped by class (as a video order may group quadrants): the first 9 are all of one class."""
     import dataclasses
 
-    from emod_train.crosscorpus import finetune_class_balance
+    from emod_train.evaluation.crosscorpus import finetune_class_balance
 
     protocol = load_protocol()
     trials = np.arange(1, 21)

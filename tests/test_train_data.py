@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from emod_data.store import open_store
-from emod_train.cache import SignalCache, fingerprint
-from emod_train.data import (
+from emod_train.data.cache import SignalCache, fingerprint
+from emod_train.data.windows import (
     Batch,
     SequentialBatchSampler,
     ShuffledBatchSampler,
@@ -212,7 +212,7 @@ def test_samplers_are_deterministic_and_resumable(table):
 
 
 def test_window_cache(store, table, tmp_path):
-    from emod_train.cache import WindowCache, build_cache
+    from emod_train.data.cache import WindowCache, build_cache
 
     cache = build_cache(store, table, tmp_path)
     assert isinstance(cache, WindowCache) and len(cache) == len(table)

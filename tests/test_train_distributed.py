@@ -11,9 +11,9 @@ import sys
 import pytest
 import torch
 
-from emod_train.distributed import DistributedContext, ShardedBatchSampler, context_from_environment
-from emod_train.pretrain import PretrainConfig, pretrain
-from emod_train.runtime import load_checkpoint
+from emod_train.engine.distributed import DistributedContext, ShardedBatchSampler, context_from_environment
+from emod_train.engine.runtime import load_checkpoint
+from emod_train.methods.emod.pretrain import PretrainConfig, pretrain
 
 TINY = "dim=16,heads=4,ffn=32,depth=1"
 SOURCES = "seed_iv,seed_vii,deap"  # three channel counts: three sub-batches per step

@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from emod_train.conv_tokens import conv_norm_gelu_pool
-from emod_train.model import EMODBackbone, EMODConfig
+from emod_train.methods.emod.conv_tokens import conv_norm_gelu_pool
+from emod_train.methods.emod.model import EMODBackbone, EMODConfig
 
 TINY = EMODConfig(dim=16, heads=4, ffn=32, depth=2)
 
@@ -20,7 +20,7 @@ def reference_conv_block(block, x: torch.Tensor, tokens: int) -> torch.Tensor:
 
 def reference_backbone(model: EMODBackbone, x: torch.Tensor, ids: torch.Tensor, sfreq: float) -> torch.Tensor:
     """The backbone's forward as written before, layer by layer (a copy kept here as the reference)."""
-    from emod_train.model import channel_mask, n_tokens, normalize_input
+    from emod_train.methods.emod.model import channel_mask, n_tokens, normalize_input
 
     encoder = model.encoder
     x = normalize_input(x, model.config.input_norm)
@@ -120,8 +120,7 @@ def test_checkpointed_transformer_gives_the_same_outputs_and_gradients():
 
 
 def test_memory_plan_follows_the_budget():
-    from emod_train.errors import MemoryBudgetError
-    from emod_train.memory import (
+    from emod_train.engine.memory import (
         GIB,
         SAFETY,
         checkpoint_for_budget,
@@ -129,6 +128,7 @@ def test_memory_plan_follows_the_budget():
         plan_checkpointing,
         saved_bytes_per_window,
     )
+    from emod_train.errors import MemoryBudgetError
 
     model = EMODBackbone(TINY)
     torch.manual_seed(5)
@@ -160,9 +160,9 @@ def test_pretraining_checkpoints_under_a_tight_budget_and_refuses_an_impossible_
 
     from emod_data.store import open_store
     from emod_train.cli import app
-    from emod_train.data import StructuredBatchSampler, window_table
-    from emod_train.memory import GIB, SAFETY, plan_checkpointing, saved_bytes_per_window
-    from emod_train.pretrain import PretrainConfig, model_config_for, pretrain
+    from emod_train.data.windows import StructuredBatchSampler, window_table
+    from emod_train.engine.memory import GIB, SAFETY, plan_checkpointing, saved_bytes_per_window
+    from emod_train.methods.emod.pretrain import PretrainConfig, model_config_for, pretrain
 
     tiny = {"dim": 16, "heads": 4, "ffn": 32, "depth": 3}
     settings = dict(corpora=["seed_iv"], window=1.0, epochs=1, rounds=2, steps_per_epoch=1, model=tiny)

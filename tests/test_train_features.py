@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from emod_data.store import open_store
-from emod_train.data import window_table
+from emod_train.data.features import BANDS, de_features, differential_entropy, min_max_scale
+from emod_train.data.windows import window_table
 from emod_train.errors import DataError
-from emod_train.features import BANDS, de_features, differential_entropy, min_max_scale
 
 SFREQ = 200.0
 

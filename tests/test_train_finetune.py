@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 from emod_train.cli import app
 from emod_train.errors import CheckpointError, TaskError
-from emod_train.finetune import FinetuneConfig, finetune
-from emod_train.pretrain import PretrainConfig, pretrain
+from emod_train.evaluation.finetune import FinetuneConfig, finetune
+from emod_train.methods.emod.pretrain import PretrainConfig, pretrain
 
 TINY = {"dim": 16, "heads": 4, "ffn": 32, "depth": 1}
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from emod_train.augment import augment
-from emod_train.loss import D_MAX_CODE, emod_loss, label_weights, soft_weights, weighted_contrastive_loss
+from emod_train.methods.emod.augment import augment
+from emod_train.methods.emod.loss import D_MAX_CODE, emod_loss, label_weights, soft_weights, weighted_contrastive_loss
 
 
 def slow_loss(z, va=None, labels=None, mode="soft", d_max=5.0, t=0.07, floor=None):

@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 
 from emod_train.cli import app
 from emod_train.errors import TaskError
-from emod_train.finetune import FinetuneConfig
+from emod_train.evaluation.finetune import FinetuneConfig
+from emod_train.evaluation.tasks import load_task
 from emod_train.methods import TaskShape, available_methods, get_method
-from emod_train.tasks import load_task
 
 TINY = {"dim": 16, "heads": 4, "ffn": 32, "depth": 1}
 CHANNELS = {"faced": 32, "seed_v": 62, "seed": 62}  # the real corpora's channel counts
@@ -129,8 +129,8 @@ def test_finetune_cli_with_a_braindecode_model(store_all, tmp_path):
 
 
 def test_emod_backbone_dropout_changes_at_finetuning_from_a_checkpoint(tmp_path):
-    from emod_train.model import EMODBackbone, EMODConfig
-    from emod_train.runtime import save_checkpoint
+    from emod_train.engine.runtime import save_checkpoint
+    from emod_train.methods.emod.model import EMODBackbone, EMODConfig
 
     shape = _shape("seed")
     config = EMODConfig(**TINY, dropout=0.1)
@@ -150,8 +150,8 @@ def test_emod_backbone_dropout_changes_at_finetuning_from_a_checkpoint(tmp_path)
 
 def test_scmm_released_options_pretrain(store_all, tmp_path):
     """Cosine learning-rate schedule and raw dot-product similarity (the released code's choices)."""
-    from emod_train.runtime import load_checkpoint
-    from emod_train.scmm_pretrain import SCMMPretrainConfig, pretrain_scmm
+    from emod_train.engine.runtime import load_checkpoint
+    from emod_train.methods.scmm.pretrain import SCMMPretrainConfig, pretrain_scmm
 
     config = SCMMPretrainConfig(
         store=str(store_all), out=str(tmp_path / "scmm"), corpora=["seed"], epochs=2, batch_size=64, seed=0,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from emod_train.model import (
+from emod_train.methods.emod.model import (
     ClassifierHead,
     EMODBackbone,
     EMODClassifier,
@@ -131,7 +131,7 @@ def test_bad_input_shapes_raise():
 
 
 def test_chunked_and_recomputed_encoder_matches(monkeypatch):
-    from emod_train.model import ConvBlock
+    from emod_train.methods.emod.model import ConvBlock
 
     torch.manual_seed(3)
     model = EMODBackbone(TINY)

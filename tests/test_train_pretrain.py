@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
+from emod_train.engine.runtime import load_checkpoint
 from emod_train.errors import CheckpointError, DataError
-from emod_train.pretrain import PretrainConfig, pretrain
-from emod_train.runtime import load_checkpoint
+from emod_train.methods.emod.pretrain import PretrainConfig, pretrain
 
 TINY = {"dim": 16, "heads": 4, "ffn": 32, "depth": 1}
 SOURCES = ["seed_iv", "seed_vii", "deap"]  # SEED held out, as the target corpora are in the paper
@@ -107,7 +107,7 @@ def test_released_code_options_run(store_all, tmp_path):
 
 
 def test_per_group_projection_normalises_each_group_alone():
-    from emod_train.model import ProjectionHead
+    from emod_train.methods.emod.model import ProjectionHead
 
     head = ProjectionHead(16, 32, 8).train()
     pooled = torch.randn(10, 16)

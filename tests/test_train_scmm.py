@@ -9,8 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from emod_train.model import count_parameters
-from emod_train.scmm import (
+from emod_train.methods.emod.model import count_parameters
+from emod_train.methods.scmm.model import (
     SCMM,
     AutomaticWeightedLoss,
     SCMMClassifier,

@@ -7,10 +7,16 @@ import pandas as pd
 import pytest
 
 from emod_data.store import open_store
-from emod_train.data import window_table
+from emod_train.data.windows import window_table
 from emod_train.errors import TaskError
-from emod_train.metrics import balanced_accuracy, classification_metrics, cohen_kappa, confusion_matrix, weighted_f1
-from emod_train.tasks import available_tasks, canonical_class, load_task, proportional_counts
+from emod_train.evaluation.metrics import (
+    balanced_accuracy,
+    classification_metrics,
+    cohen_kappa,
+    confusion_matrix,
+    weighted_f1,
+)
+from emod_train.evaluation.tasks import available_tasks, canonical_class, load_task, proportional_counts
 
 
 def test_shipped_tasks_follow_the_paper():

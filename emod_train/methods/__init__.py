@@ -4,11 +4,12 @@ A :class:`Method` bundles what the fine-tuning loop and the benchmark need to kn
 its option dataclass, a builder of the task classifier, its pretraining step (or None), the kind
 of input it reads (``"raw"`` windows or ``"de"`` differential-entropy features of the windows)
 and a one-line description. The registry holds EMOD and SCMM (adapters over
-:mod:`emod_train.model` and :mod:`emod_train.scmm`) and braindecode's models (short names such
-as ``eegnet`` plus ``braindecode:<ClassName>`` for any model class of the installed braindecode).
+:mod:`emod_train.methods.emod.model` and :mod:`emod_train.methods.scmm.model`) and braindecode's
+models (short names such as ``eegnet`` plus ``braindecode:<ClassName>`` for any model class of the
+installed braindecode).
 
 Every classifier a method builds follows one contract: ``forward(x, channel_ids, sfreq)`` maps a
-sub-batch (:class:`emod_train.data.SubBatch` fields) to ``(B, n_classes)`` logits, and it has two
+sub-batch (:class:`emod_train.data.windows.SubBatch` fields) to ``(B, n_classes)`` logits, and it has two
 sub-modules ``backbone`` and ``head`` (the fine-tuning loop gives them separate learning rates;
 ``head.reset_batch_statistics()`` is called at each epoch start when the head has it).
 """

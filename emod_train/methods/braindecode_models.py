@@ -101,7 +101,7 @@ class BraindecodeOptions:
     settings : dict
         Constructor settings of the short name (e.g. ``final_conv_length="auto"``).
     input_norm : {"zscore", "scale", "none"}
-        Input normalisation (:func:`emod_train.model.normalize_input`).
+        Input normalisation (:func:`emod_train.methods.emod.model.normalize_input`).
     kwargs : dict
         Further constructor arguments (checked against the class's signature).
     """
@@ -133,7 +133,7 @@ class BraindecodeClassifier(nn.Module):
     keep : sequence of int
         Vocabulary ids of the channels the model reads.
     input_norm : str
-        See :func:`emod_train.model.normalize_input`.
+        See :func:`emod_train.methods.emod.model.normalize_input`.
     """
 
     def __init__(self, net: nn.Module, keep, input_norm: str = "zscore") -> None:
@@ -145,8 +145,8 @@ class BraindecodeClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor, channel_ids: torch.Tensor, sfreq: float | None = None) -> torch.Tensor:
         """(B, C, T) µV -> (B, n_classes) logits."""
-        from emod_train.data import SubBatch
-        from emod_train.model import normalize_input
+        from emod_train.data.windows import SubBatch
+        from emod_train.methods.emod.model import normalize_input
 
         if channel_ids.shape[1] != len(self.keep) or not bool((channel_ids == self.keep).all()):
             x = SubBatch(x, channel_ids, torch.empty(0)).select(self.keep).x

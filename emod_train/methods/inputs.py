@@ -1,7 +1,7 @@
 """Task inputs per method input kind: raw windows or DE features, as datasets the loaders read.
 
-Both kinds yield :class:`emod_train.data.Batch` objects, so one fine-tuning loop serves every method:
-``raw`` is :class:`emod_train.data.WindowDataset` (read through the signal cache), ``de`` is
+Both kinds yield :class:`emod_train.data.windows.Batch` objects, so one fine-tuning loop serves every method:
+``raw`` is :class:`emod_train.data.windows.WindowDataset` (read through the signal cache), ``de`` is
 :class:`FeatureDataset` (the differential-entropy features of the same windows, min-max scaled per
 feature column with the training part's minimum and maximum only: no validation or test data).
 """
@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from emod_train.data import Batch, SubBatch
+from emod_train.data.windows import Batch, SubBatch
 
 
 class FeatureDataset:
-    """Precomputed per-window features as a dataset of :class:`~emod_train.data.Batch` es.
+    """Precomputed per-window features as a dataset of :class:`~emod_train.data.windows.Batch` es.
 
     Parameters
     ----------
@@ -74,16 +74,16 @@ def task_datasets(
         ``{part: WindowDataset or FeatureDataset}``.
     """
     if inputs == "raw":
-        from emod_train.cache import build_cache
-        from emod_train.data import WindowDataset
+        from emod_train.data.cache import build_cache
+        from emod_train.data.windows import WindowDataset
 
         everything = pd.concat(list(parts.values()), ignore_index=True)
         signal_cache = build_cache(store, everything, cache_dir) if cache else None
         return {k: WindowDataset(v, store, signal_cache, labels=v["label"].to_numpy()) for k, v in parts.items()}
     if inputs != "de":
         raise ValueError(f"inputs must be 'raw' or 'de' (got {inputs!r})")
-    from emod_train.data import channel_ids_of
-    from emod_train.features import de_features, scale_with_training
+    from emod_train.data.features import de_features, scale_with_training
+    from emod_train.data.windows import channel_ids_of
 
     names = list(parts)
     table = pd.concat([parts[k] for k in names], ignore_index=True)

@@ -1,7 +1,8 @@
 """Registry adapters for the project's own methods: EMOD (raw windows) and SCMM (DE features).
 
-The models themselves stay in :mod:`emod_train.model` and :mod:`emod_train.scmm`; this module only
-builds their task classifiers under the registry's contract (see :mod:`emod_train.methods`).
+The models themselves stay in :mod:`emod_train.methods.emod.model` and
+:mod:`emod_train.methods.scmm.model`; this module only builds their task classifiers under the
+registry's contract (see :mod:`emod_train.methods`).
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ def _emod_prepare(store, shape: TaskShape, options: dict, init: str | None, head
     With ``init`` the checkpoint's configuration is used and only ``dropout`` (the backbone's) may
     be overridden, as the released code raises it from 0.1 in pretraining to 0.25 in fine-tuning.
     """
-    from emod_train.finetune import load_backbone
-    from emod_train.model import EMODClassifier, EMODConfig
-    from emod_train.pretrain import model_config_for
-    from emod_train.runtime import load_checkpoint
+    from emod_train.engine.runtime import load_checkpoint
+    from emod_train.evaluation.finetune import load_backbone
+    from emod_train.methods.emod.model import EMODClassifier, EMODConfig
+    from emod_train.methods.emod.pretrain import model_config_for
 
     options = convert_options(options, EMODConfig().to_dict(), "emod")
     if init is not None:
@@ -81,7 +82,7 @@ class SCMMTaskClassifier(nn.Module):
 
     Parameters
     ----------
-    encoder : emod_train.scmm.SCMMEncoder
+    encoder : emod_train.methods.scmm.model.SCMMEncoder
     n_classes : int
     options : SCMMOptions
     """
@@ -103,9 +104,9 @@ class SCMMTaskClassifier(nn.Module):
 
 def _scmm_prepare(store, shape: TaskShape, options: dict, init: str | None, head: dict) -> Built:
     """SCMM: the encoder of an SCMM checkpoint (``init``) or a fresh one, on the task's DE features."""
-    from emod_train.features import BANDS
-    from emod_train.scmm import SCMMEncoder
-    from emod_train.scmm_pretrain import encoder_from_checkpoint
+    from emod_train.data.features import BANDS
+    from emod_train.methods.scmm.model import SCMMEncoder
+    from emod_train.methods.scmm.pretrain import encoder_from_checkpoint
 
     opts = SCMMOptions(**convert_options(options, dataclasses.asdict(SCMMOptions()), "scmm"))
     channels = list(shape.channels)
@@ -125,19 +126,19 @@ def _scmm_prepare(store, shape: TaskShape, options: dict, init: str | None, head
 
 
 def _pretrain_emod(config, progress: bool = True):
-    from emod_train.pretrain import pretrain
+    from emod_train.methods.emod.pretrain import pretrain
 
     return pretrain(config, progress=progress)
 
 
 def _pretrain_scmm(config, progress: bool = True):
-    from emod_train.scmm_pretrain import pretrain_scmm
+    from emod_train.methods.scmm.pretrain import pretrain_scmm
 
     return pretrain_scmm(config, progress=progress)
 
 
 def _emod_options():
-    from emod_train.model import EMODConfig
+    from emod_train.methods.emod.model import EMODConfig
 
     return EMODConfig
 

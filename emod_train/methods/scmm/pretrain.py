@@ -1,8 +1,8 @@
 """SCMM pretraining on differential-entropy features of a store (``emod-train pretrain --method scmm``).
 
 :func:`pretrain_scmm` computes (and caches) the DE features of the chosen windows
-(:func:`emod_train.features.de_features`), min-max scales every feature column per subject,
-and trains :class:`emod_train.scmm.SCMM` with Adam (lr 5e-4, weight decay 3e-4, batch 256,
+(:func:`emod_train.data.features.de_features`), min-max scales every feature column per subject,
+and trains :class:`emod_train.methods.scmm.model.SCMM` with Adam (lr 5e-4, weight decay 3e-4, batch 256,
 200 epochs by default, as in the paper). Self-supervised: no label is read.
 
 Outputs in ``out``::
@@ -13,7 +13,7 @@ Outputs in ``out``::
     checkpoints/epoch-NNN.pt encoder weights after each epoch (use one as a fine-tuning init)
     loss.png                 loss curves
 
-A checkpoint's ``backbone`` entry holds the :class:`~emod_train.scmm.SCMMEncoder` weights and its
+A checkpoint's ``backbone`` entry holds the :class:`~emod_train.methods.scmm.model.SCMMEncoder` weights and its
 ``model_config`` the method (``"scmm"``), the channel names and the bands, so a fine-tuning run
 feeds the same channels in the same order.
 """
@@ -29,12 +29,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from emod_train.data import ShuffledBatchSampler, window_table
-from emod_train.errors import CheckpointError, DataError
-from emod_train.features import BANDS, de_features, min_max_scale
-from emod_train.model import count_parameters
-from emod_train.plots import plot_loss_curves
-from emod_train.runtime import (
+from emod_train.data.features import BANDS, de_features, min_max_scale
+from emod_train.data.windows import ShuffledBatchSampler, window_table
+from emod_train.engine.plots import plot_loss_curves
+from emod_train.engine.runtime import (
     JsonlLog,
     checked_run_folder,
     environment,
@@ -47,7 +45,9 @@ from emod_train.runtime import (
     set_learning_rate,
     tune_cpu_allocator,
 )
-from emod_train.scmm import MASK_RATIO, MASK_THRESHOLD, SCMM, SIMILARITIES, SCMMEncoder
+from emod_train.errors import CheckpointError, DataError
+from emod_train.methods.emod.model import count_parameters
+from emod_train.methods.scmm.model import MASK_RATIO, MASK_THRESHOLD, SCMM, SIMILARITIES, SCMMEncoder
 
 RESUME_FIELDS = ("corpora", "sessions", "channels", "window", "batch_size", "a", "sigma", "t", "seed")
 
@@ -68,7 +68,7 @@ class SCMMPretrainConfig:
         Keep only these sessions (the cross-corpus protocol uses session 1).
     channels : list of str, optional
         Channels fed to the encoder, in this order (default: those every selected recording holds,
-        see :func:`emod_train.data.shared_channels`).
+        see :func:`emod_train.data.windows.shared_channels`).
     window : float
         Seconds per DE sample (1.0: one feature vector per second, as SEED's released features).
     epochs, batch_size : int
@@ -170,7 +170,7 @@ def scaled_features(store, windows, channels: list[str], cache_dir=None, progres
         Window table (``corpus`` and ``subject`` columns group the scaling).
     channels : list of str
     cache_dir, progress
-        As in :func:`emod_train.features.de_features`.
+        As in :func:`emod_train.data.features.de_features`.
 
     Returns
     -------
@@ -199,7 +199,8 @@ def source_windows(store, window: float, corpora, sessions):
 
 
 def encoder_from_checkpoint(path: str | Path) -> tuple[SCMMEncoder, dict]:
-    """The pretrained :class:`~emod_train.scmm.SCMMEncoder` of an SCMM checkpoint and its ``model_config``.
+    """The pretrained :class:`~emod_train.methods.scmm.model.SCMMEncoder` of an SCMM checkpoint and its
+    ``model_config``.
 
     Raises
     ------
@@ -239,7 +240,7 @@ def pretrain_scmm(config: SCMMPretrainConfig, progress: bool = True) -> SCMMPret
         ``resume`` without a checkpoint or with other settings; an existing run without ``resume``.
     """
     from emod_data.store import open_store
-    from emod_train.data import shared_channels
+    from emod_train.data.windows import shared_channels
 
     cfg = config
     out = Path(cfg.out)

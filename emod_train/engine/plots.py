@@ -145,7 +145,7 @@ def plot_leaderboard(cells: list[dict], path: str | Path, title: str) -> Path:
     Parameters
     ----------
     cells : list of dict
-        Benchmark cells with ``task``, ``model``, ``mean`` and ``std`` (see :mod:`emod_train.benchmark`).
+        Benchmark cells with ``task``, ``model``, ``mean`` and ``std`` (see :mod:`emod_train.evaluation.benchmark`).
     path : path-like
         PNG to write.
     title : str

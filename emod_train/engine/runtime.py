@@ -154,7 +154,7 @@ def optimizer_step(
         Maximum gradient norm (None: no clipping).
     reduce : callable, optional
         Called between the backward pass and clipping (data-parallel runs all-reduce the
-        gradients there, see :mod:`emod_train.distributed`).
+        gradients there, see :mod:`emod_train.engine.distributed`).
 
     Returns
     -------

@@ -1,12 +1,12 @@
 """The cross-corpus protocol of SCMM, runnable for SCMM, EMOD and no pretraining on identical splits.
 
-Per direction (source -> target, e.g. SEED -> SEED-IV; see ``emod_train/protocols/cross_corpus.toml``):
+Per direction (source -> target, e.g. SEED -> SEED-IV; see ``emod_train/evaluation/protocols/cross_corpus.toml``):
 
-1. channels: those every recording of both corpora holds (:func:`emod_train.data.shared_channels`),
+1. channels: those every recording of both corpora holds (:func:`emod_train.data.windows.shared_channels`),
    in vocabulary order; every method sees exactly these;
 2. pretraining on the source corpus (session 1, all subjects): SCMM on DE features
-   (:func:`emod_train.scmm_pretrain.pretrain_scmm`, the direction's a, sigma, t) and/or EMOD on the
-   raw windows (:func:`emod_train.pretrain.pretrain`);
+   (:func:`emod_train.methods.scmm.pretrain.pretrain_scmm`, the direction's a, sigma, t) and/or EMOD on the
+   raw windows (:func:`emod_train.methods.emod.pretrain.pretrain`);
 3. per target subject (session 1): the first 9 trials of the direction's classes fine-tune, the
    remaining trials test; of the 9, the last trial of every class that has two or more is held
    out as validation and selects the epoch (highest validation accuracy, the earliest on ties).
@@ -35,10 +35,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from emod_train.errors import CheckpointError, TaskError
-from emod_train.features import scale_with_training
-from emod_train.metrics import classification_metrics
-from emod_train.runtime import (
+from emod_train.data.features import scale_with_training
+from emod_train.engine.runtime import (
     derive_seed,
     environment,
     load_checkpoint,
@@ -46,7 +44,9 @@ from emod_train.runtime import (
     resolve_device,
     tune_cpu_allocator,
 )
-from emod_train.tasks import Task, _natural_key, read_toml
+from emod_train.errors import CheckpointError, TaskError
+from emod_train.evaluation.metrics import classification_metrics
+from emod_train.evaluation.tasks import Task, _natural_key, read_toml
 
 PROTOCOL_FILE = Path(__file__).parent / "protocols" / "cross_corpus.toml"
 """The shipped protocol (SCMM's four directions)."""
@@ -282,7 +282,7 @@ class CrossCorpusConfig:
     emod_epochs, emod_batch_size, emod_steps_per_epoch : int
         EMOD pretraining on the source corpus (default 20 epochs of batch 288, one pass each).
     emod_model : dict
-        Overrides of :class:`~emod_train.model.EMODConfig` (e.g. a smaller model on a CPU).
+        Overrides of :class:`~emod_train.methods.emod.model.EMODConfig` (e.g. a smaller model on a CPU).
     finetune_epochs, finetune_batch_size : int
         Per-subject fine-tuning: 30 epochs, batch 32.
     finetune_lr, weight_decay : float
@@ -371,7 +371,7 @@ def _fit(make_model, forward, data: dict, n_classes: int, cfg: CrossCorpusConfig
     for epoch in range(cfg.finetune_epochs):
         model.train()
         if reset is not None:
-            reset()  # evaluation uses this epoch's batch statistics (see emod_train.model.ClassifierHead)
+            reset()  # evaluation uses this epoch's batch statistics (see emod_train.methods.emod.model.ClassifierHead)
         order = rng.permutation(n)
         for start in range(0, n, cfg.finetune_batch_size):
             chosen = order[start : start + cfg.finetune_batch_size]
@@ -426,8 +426,8 @@ def _resumable(folder: Path, make_run):
 
 def _scmm_models(cfg: CrossCorpusConfig, protocol: Protocol, d: _Direction, method: str, progress: bool, info: dict):
     """``make_model`` and ``forward`` of an SCMM method (pretraining on the source first for ``scmm``)."""
-    from emod_train.scmm import SCMMClassifier, SCMMEncoder
-    from emod_train.scmm_pretrain import SCMMPretrainConfig, encoder_from_checkpoint, pretrain_scmm
+    from emod_train.methods.scmm.model import SCMMClassifier, SCMMEncoder
+    from emod_train.methods.scmm.pretrain import SCMMPretrainConfig, encoder_from_checkpoint, pretrain_scmm
 
     pretrained = None
     if method == "scmm":
@@ -460,9 +460,9 @@ def _emod_models(
     cfg: CrossCorpusConfig, protocol: Protocol, d: _Direction, method: str, progress: bool, info: dict, store, device
 ):
     """``make_model`` and ``forward`` of an EMOD method (pretraining on the source first for ``emod``)."""
-    from emod_train.finetune import load_backbone
-    from emod_train.model import EMODClassifier, EMODConfig
-    from emod_train.pretrain import PretrainConfig, model_config_for, pretrain
+    from emod_train.evaluation.finetune import load_backbone
+    from emod_train.methods.emod.model import EMODClassifier, EMODConfig
+    from emod_train.methods.emod.pretrain import PretrainConfig, model_config_for, pretrain
 
     checkpoint = None
     model_config = model_config_for(store, cfg.emod_model)
@@ -497,8 +497,8 @@ def _emod_models(
 
 def _emod_inputs(store, d: _Direction, cache_dir) -> torch.Tensor:
     """Raw target windows on the shared channels, (n_windows, channels, samples); zeros for dropped classes."""
-    from emod_train.cache import build_cache
-    from emod_train.data import WindowDataset
+    from emod_train.data.cache import build_cache
+    from emod_train.data.windows import WindowDataset
 
     positions = np.flatnonzero(d.labels >= 0)
     labelled = d.windows.iloc[positions].reset_index(drop=True)
@@ -511,7 +511,7 @@ def _emod_inputs(store, d: _Direction, cache_dir) -> torch.Tensor:
 
 def _prepare(store, protocol: Protocol, direction: Direction, out: Path) -> _Direction:
     """Corpora, shared channels, target windows, labels and per-subject parts of a direction."""
-    from emod_train.data import channel_ids_of, shared_channels, window_table
+    from emod_train.data.windows import channel_ids_of, shared_channels, window_table
 
     present = set(store.recordings["corpus"].unique()) if len(store.recordings) else set()
     source = _first_present(direction.source, present, "source", direction, store)
@@ -549,8 +549,8 @@ def run_cross_corpus(config: CrossCorpusConfig, progress: bool = True) -> CrossC
         Bad protocol file, unknown direction, or a store lacking a corpus or a usable subject.
     """
     from emod_data.store import open_store
-    from emod_train.features import de_features
-    from emod_train.plots import plot_cross_corpus
+    from emod_train.data.features import de_features
+    from emod_train.engine.plots import plot_cross_corpus
 
     cfg = config
     protocol = load_protocol(cfg.protocol)

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 import torch.utils.checkpoint
 from torch import nn
 
-from emod_train.conv_tokens import conv_norm_gelu_pool
+from emod_train.methods.emod.conv_tokens import conv_norm_gelu_pool
 
 INPUT_NORMS = ("zscore", "scale", "none")
 """Input normalisations: per-window per-channel z-score, division by 100 µV, or none."""

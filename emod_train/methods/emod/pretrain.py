@@ -26,9 +26,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from emod_train.augment import augment
-from emod_train.cache import build_cache
-from emod_train.data import (
+from emod_train.data.cache import build_cache
+from emod_train.data.windows import (
     SAMPLER_MODES,
     StructuredBatchSampler,
     WindowDataset,
@@ -36,13 +35,10 @@ from emod_train.data import (
     channel_ids_of,
     window_table,
 )
-from emod_train.distributed import DistributedContext, ShardedBatchSampler, context_from_environment
-from emod_train.errors import DataError
-from emod_train.loss import D_MAX_PAPER, HARD_POSITIVES, LOSS_MODES, TEMPERATURE, emod_loss
-from emod_train.memory import checkpoint_for_budget
-from emod_train.model import EMODBackbone, EMODConfig, ProjectionHead, count_parameters
-from emod_train.plots import plot_loss_curves
-from emod_train.runtime import (
+from emod_train.engine.distributed import DistributedContext, ShardedBatchSampler, context_from_environment
+from emod_train.engine.memory import checkpoint_for_budget
+from emod_train.engine.plots import plot_loss_curves
+from emod_train.engine.runtime import (
     JsonlLog,
     autocast,
     checked_run_folder,
@@ -58,6 +54,10 @@ from emod_train.runtime import (
     set_learning_rate,
     tune_cpu_allocator,
 )
+from emod_train.errors import DataError
+from emod_train.methods.emod.augment import augment
+from emod_train.methods.emod.loss import D_MAX_PAPER, HARD_POSITIVES, LOSS_MODES, TEMPERATURE, emod_loss
+from emod_train.methods.emod.model import EMODBackbone, EMODConfig, ProjectionHead, count_parameters
 
 # fields that must match to resume a run (others, such as epochs or workers, may change)
 RESUME_FIELDS = (
@@ -96,7 +96,7 @@ class PretrainConfig:
         Projection-head BatchNorm over the whole batch (default), or per corpus sub-batch (the
         released code).
     sampler : {"skip", "released"}
-        Structured sampler mode (:class:`~emod_train.data.StructuredBatchSampler`): skip regions a
+        Structured sampler mode (:class:`~emod_train.data.windows.StructuredBatchSampler`): skip regions a
         corpus lacks (default), or the released code's (an empty region is filled from the next
         one; with ``rounds`` unset, 4 rounds: 36 windows per corpus and batch).
     steps_per_epoch : int, optional
@@ -107,7 +107,7 @@ class PretrainConfig:
     loss : {"soft", "hard", "instance"}
         Soft-weighted SupCon (EMOD), hard-label SupCon, or instance-only contrast.
     d_max, temperature, floor : float
-        Loss parameters (5.0, 0.07, None; see :mod:`emod_train.loss`).
+        Loss parameters (5.0, 0.07, None; see :mod:`emod_train.methods.emod.loss`).
     hard_positives : {"exact", "cells"}
         Positives of the ``"hard"`` loss: the same V-A point (default) or the same integer V-A
         cell (the released code).
@@ -133,10 +133,10 @@ class PretrainConfig:
         Stop this call after so many optimiser steps, writing ``last.pt`` (a time budget; a later
         call with ``resume`` continues exactly where it stopped).
     model : dict
-        Overrides of :class:`~emod_train.model.EMODConfig` fields (e.g. ``{"depth": 2}``).
+        Overrides of :class:`~emod_train.methods.emod.model.EMODConfig` fields (e.g. ``{"depth": 2}``).
     max_memory : float, optional
         Memory budget of a training step in GB (GiB): the transformer layers are checkpointed
-        when the batch's activations would not fit (:mod:`emod_train.memory`); None: the device's
+        when the batch's activations would not fit (:mod:`emod_train.engine.memory`); None: the device's
         free memory.
     """
 
@@ -308,7 +308,7 @@ def pretrain(config: PretrainConfig, progress: bool = True) -> PretrainResult:
     -----
     Under ``torchrun`` (``WORLD_SIZE`` > 1) the run is data-parallel: each process forwards a
     disjoint share of every batch and the loss is computed over the whole batch
-    (:mod:`emod_train.distributed`); only rank 0 writes the outputs and shows progress.
+    (:mod:`emod_train.engine.distributed`); only rank 0 writes the outputs and shows progress.
     """
     cfg = config
     out = Path(cfg.out)

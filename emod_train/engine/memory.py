@@ -1,7 +1,7 @@
 """Activation memory of the EMOD backbone, and activation checkpointing sized by a memory budget.
 
 The encoder's convolution blocks keep nothing of full resolution for the backward pass
-(:mod:`emod_train.conv_tokens`), so what a training step stores per window is mostly the
+(:mod:`emod_train.methods.emod.conv_tokens`), so what a training step stores per window is mostly the
 Spatial-Temporal Transformer's activations. :func:`saved_bytes_per_window` measures them: it runs
 one window through the backbone and adds up the tensors autograd saves for the backward pass
 (:func:`torch.autograd.graph.saved_tensors_hooks`), once as is and once with every transformer layer
@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from emod_train.errors import MemoryBudgetError
-from emod_train.model import EMODBackbone
+from emod_train.methods.emod.model import EMODBackbone
 
 GIB = 1 << 30
 

@@ -1,10 +1,10 @@
 """Every registered model on every task, on identical pinned splits (``emod-train benchmark``).
 
-For each task the train / val / test windows are split once (:meth:`emod_train.tasks.Task.split`)
-and written to ``splits/<task>.tsv`` (:mod:`emod_train.splits`); its sha256 goes into the
+For each task the train / val / test windows are split once (:meth:`emod_train.evaluation.tasks.Task.split`)
+and written to ``splits/<task>.tsv`` (:mod:`emod_train.evaluation.splits`); its sha256 goes into the
 leaderboard. A rerun into the same folder reads the same files, so it uses the same windows, and
 a fresh folder recomputes byte-identical files from the same store. Each (task, model) cell is a
-fine-tuning run (:func:`emod_train.finetune.finetune`, seeds ``seed .. seed + seeds - 1``) in
+fine-tuning run (:func:`emod_train.evaluation.finetune.finetune`, seeds ``seed .. seed + seeds - 1``) in
 ``cells/<task>/<model>/``; a cell whose ``results.json`` holds the same settings and split hash
 is finished and is skipped (resumable).
 
@@ -25,10 +25,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from emod_train.engine.runtime import environment
 from emod_train.errors import TaskError
-from emod_train.finetune import METRICS, FinetuneConfig, finetune
-from emod_train.runtime import environment
-from emod_train.splits import read_split, sha256_of, write_split
+from emod_train.evaluation.finetune import METRICS, FinetuneConfig, finetune
+from emod_train.evaluation.splits import read_split, sha256_of, write_split
 
 CELL_FIELDS = ("epochs", "batch_size", "lr", "seeds", "seed", "model", "init", "method")
 """Settings a finished cell must match to be reused."""
@@ -59,7 +59,7 @@ class BenchmarkConfig:
     init : dict
         Per pretrainable model, a pretraining checkpoint (otherwise every model starts from scratch).
     device, workers, cache_dir
-        As in :class:`~emod_train.finetune.FinetuneConfig`.
+        As in :class:`~emod_train.evaluation.finetune.FinetuneConfig`.
     """
 
     store: str
@@ -128,7 +128,7 @@ def pin_split(store, task, split_file: Path) -> str:
     TaskError
         The existing file names windows the store does not have.
     """
-    from emod_train.data import window_table
+    from emod_train.data.windows import window_table
 
     present = store.recordings["corpus"].unique() if len(store.recordings) else []
     corpus = task.select_corpus(present)
@@ -219,8 +219,8 @@ def run_benchmark(config: BenchmarkConfig, progress: bool = True, log=None) -> B
         A task the store cannot serve, or a pinned split that no longer fits the store.
     """
     from emod_data.store import open_store
-    from emod_train.plots import plot_leaderboard
-    from emod_train.tasks import load_task
+    from emod_train.engine.plots import plot_leaderboard
+    from emod_train.evaluation.tasks import load_task
 
     cfg = config
     out = Path(cfg.out)

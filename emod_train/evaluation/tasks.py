@@ -1,6 +1,6 @@
 """Fine-tuning tasks as data: a TOML file names the corpus, window, classes and split rule.
 
-Shipped tasks live in ``emod_train/tasks/*.toml`` (``faced``, ``seed_v``, ``seed``: the three
+Shipped tasks live in ``emod_train/evaluation/tasks/*.toml`` (``faced``, ``seed_v``, ``seed``: the three
 protocols of EMOD's Table 2). A user task is any file of the same form, passed by path::
 
     [task]
@@ -246,7 +246,7 @@ class Task:
         Parameters
         ----------
         windows : pandas.DataFrame
-            Windows of the store (:func:`emod_train.data.window_table`); only the first of the
+            Windows of the store (:func:`emod_train.data.windows.window_table`); only the first of the
             task's corpora present in them is used.
         """
         corpus = self.select_corpus(windows["corpus"].unique()) if len(windows) else self.corpora[0]

@@ -190,7 +190,7 @@ class ShardedBatchSampler:
 
     Parameters
     ----------
-    sampler : emod_train.data batch sampler
+    sampler : emod_train.data.windows batch sampler
         Identical on every rank (same data and seed).
     rank, world_size : int
     """

@@ -65,7 +65,7 @@ def write_split(parts: dict[str, pd.DataFrame], path: str | Path) -> str:
     ----------
     parts : dict
         ``{"train": windows, "val": windows, "test": windows}`` with a ``label`` column
-        (:meth:`emod_train.tasks.Task.split`).
+        (:meth:`emod_train.evaluation.tasks.Task.split`).
     path : path-like
         Output file.
 
@@ -90,7 +90,7 @@ def read_split(path: str | Path, windows: pd.DataFrame) -> dict[str, pd.DataFram
     path : path-like
         A file written by :func:`write_split`.
     windows : pandas.DataFrame
-        The task's window table on the current store (:func:`emod_train.data.window_table`).
+        The task's window table on the current store (:func:`emod_train.data.windows.window_table`).
 
     Returns
     -------

@@ -354,7 +354,7 @@ class WindowCache:
         store : emod_data.store.Store
         windows : pandas.DataFrame
             Windows of one length (``recording_id``, ``start``, ``stop``), e.g. from
-            :func:`emod_train.data.window_table`.
+            :func:`emod_train.data.windows.window_table`.
         root : path-like, optional
             Cache root; :func:`default_cache_dir` by default.
         progress : callable, optional

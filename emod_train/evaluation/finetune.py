@@ -33,7 +33,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from emod_train.data import (
+from emod_train.data.windows import (
     SequentialBatchSampler,
     ShuffledBatchSampler,
     WindowLoader,
@@ -41,14 +41,9 @@ from emod_train.data import (
     shared_channels,
     window_table,
 )
-from emod_train.errors import CheckpointError, TaskError
-from emod_train.memory import checkpoint_for_budget
-from emod_train.methods import TaskShape, get_method
-from emod_train.methods.inputs import task_datasets
-from emod_train.metrics import classification_metrics
-from emod_train.model import EMODBackbone, EMODClassifier, count_parameters
-from emod_train.plots import plot_confusion, plot_finetune_curves
-from emod_train.runtime import (
+from emod_train.engine.memory import checkpoint_for_budget
+from emod_train.engine.plots import plot_confusion, plot_finetune_curves
+from emod_train.engine.runtime import (
     JsonlLog,
     autocast,
     derive_seed,
@@ -63,8 +58,13 @@ from emod_train.runtime import (
     set_learning_rate,
     tune_cpu_allocator,
 )
-from emod_train.splits import read_split
-from emod_train.tasks import Task, load_task
+from emod_train.errors import CheckpointError, TaskError
+from emod_train.evaluation.metrics import classification_metrics
+from emod_train.evaluation.splits import read_split
+from emod_train.evaluation.tasks import Task, load_task
+from emod_train.methods import TaskShape, get_method
+from emod_train.methods.emod.model import EMODBackbone, EMODClassifier, count_parameters
+from emod_train.methods.inputs import task_datasets
 
 METRICS = ("balanced_accuracy", "kappa", "weighted_f1")
 """Test metrics reported, in table order."""
@@ -99,9 +99,9 @@ class FinetuneConfig:
     seed : int
         First seed.
     device, amp, workers, cache, cache_dir
-        As in :class:`~emod_train.pretrain.PretrainConfig`.
+        As in :class:`~emod_train.methods.emod.pretrain.PretrainConfig`.
     model : dict
-        Model options of the method: for EMOD overrides of :class:`~emod_train.model.EMODConfig`
+        Model options of the method: for EMOD overrides of :class:`~emod_train.methods.emod.model.EMODConfig`
         (with ``init`` the checkpoint's configuration is used and only ``dropout`` may change);
         for SCMM :class:`~emod_train.methods.native.SCMMOptions`; for braindecode models
         constructor arguments.
@@ -109,10 +109,10 @@ class FinetuneConfig:
         Registered method (``emod_train.methods``): ``emod`` (default), ``scmm``, ``eegnet``,
         ``braindecode:<ClassName>``, ... Methods without pretraining always start from scratch.
     splits : str, optional
-        A split file (:mod:`emod_train.splits`) pinning the train / val / test windows and labels.
+        A split file (:mod:`emod_train.evaluation.splits`) pinning the train / val / test windows and labels.
     max_memory : float, optional
         Memory budget of a training step in GB (GiB) for EMOD backbones; see
-        :class:`~emod_train.pretrain.PretrainConfig`.
+        :class:`~emod_train.methods.emod.pretrain.PretrainConfig`.
     """
 
     store: str
@@ -200,7 +200,7 @@ def _batches_to_logits(model, loader, device, sfreq: float, amp: bool) -> tuple[
 
 
 def evaluate(model, loader, device, sfreq: float, n_classes: int, amp: bool = True) -> dict:
-    """Metrics of a model on a loader's windows (see :func:`emod_train.metrics.classification_metrics`)."""
+    """Metrics of a model on a loader's windows (see :func:`emod_train.evaluation.metrics.classification_metrics`)."""
     y_true, y_pred = _batches_to_logits(model, loader, device, sfreq, amp)
     return classification_metrics(y_true, y_pred, n_classes)
 

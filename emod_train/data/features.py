@@ -3,7 +3,7 @@
 - :data:`BANDS`: the five classic EEG bands (delta to gamma).
 - :func:`differential_entropy`: DE of each band of each channel of any stack of windows, one vectorised
   FFT call: ``0.5 * ln(2 * pi * e * var_band)`` (the entropy of a Gaussian of the band-limited variance).
-- :func:`de_features`: DE of every window of a window table (:func:`emod_train.data.window_table`),
+- :func:`de_features`: DE of every window of a window table (:func:`emod_train.data.windows.window_table`),
   reading each recording once; the result is cached as one ``.npy`` under
   ``<cache root>/features/<fingerprint>/`` and memory-mapped on reuse.
 - :func:`min_max_scale`: per-column [0, 1] scaling, optionally per group (e.g. per subject).
@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import scipy.fft
 
-from emod_train.cache import _locked_build, _rows, _write_meta, default_cache_dir, fingerprint
+from emod_train.data.cache import _locked_build, _rows, _write_meta, default_cache_dir, fingerprint
 from emod_train.errors import DataError
 
 BANDS: tuple[tuple[str, float, float], ...] = (
@@ -230,14 +230,14 @@ def de_features(
         The open store.
     windows : pandas.DataFrame
         Windows with ``recording_id``, ``start``, ``stop`` (samples, stop exclusive), e.g. from
-        :func:`emod_train.data.window_table`. Windows may differ in length (all must hold every band).
+        :func:`emod_train.data.windows.window_table`. Windows may differ in length (all must hold every band).
     channels : sequence of str, optional
         Canonical channel names, picked in this order from every recording. None: each recording's
         own channels, which then must be equally many for all windows.
     bands : sequence of (str, float, float)
         ``(name, low Hz, high Hz)``; :data:`BANDS` by default.
     cache_dir : path-like or False, optional
-        Cache root (features go in its ``features/`` folder); None: :func:`~emod_train.cache.default_cache_dir`;
+        Cache root (features go in its ``features/`` folder); None: :func:`~emod_train.data.cache.default_cache_dir`;
         False: compute without any cache.
     progress : callable, optional
         ``progress(done, total)`` after each recording computed (not called when the cache is reused).
@@ -260,7 +260,7 @@ def de_features(
     Examples
     --------
     >>> from emod_data.store import open_store
-    >>> from emod_train.data import window_table
+    >>> from emod_train.data.windows import window_table
     >>> store = open_store("~/emod.zarr")                                    # doctest: +SKIP
     >>> table = window_table(store, 1.0, corpora=["seed"])                   # doctest: +SKIP
     >>> x = de_features(store, table)                                        # doctest: +SKIP

@@ -2,7 +2,7 @@
 
 - :func:`va_region`: the 3 x 3 valence-arousal macro region of each window (EMOD's sampling grid).
 - :func:`window_table`: the store's window table plus what the loader needs (region, channel count).
-- :class:`WindowDataset`: reads windows from a memory-mapped cache (:func:`~emod_train.cache.build_cache`)
+- :class:`WindowDataset`: reads windows from a memory-mapped cache (:func:`~emod_train.data.cache.build_cache`)
   or straight from the zarr arrays; the source is opened lazily in each process, so the dataset is
   safe with DataLoader workers under fork and spawn. ``__getitems__`` reads a whole batch at once
   and groups it by channel count into sub-batches (:class:`Batch`).
@@ -28,7 +28,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from emod_train.cache import SignalCache, WindowCache
+from emod_train.data.cache import SignalCache, WindowCache
 from emod_train.errors import DataError
 
 N_REGIONS = 9
@@ -270,7 +270,7 @@ class WindowDataset(Dataset):
     store : emod_data.store.Store or path-like
         The store the windows come from.
     cache : WindowCache, SignalCache or None
-        Read windows from this cache (fast; see :func:`emod_train.cache.build_cache`). None reads
+        Read windows from this cache (fast; see :func:`emod_train.data.cache.build_cache`). None reads
         them from the zarr arrays (about 250 windows per second per process; for checks and
         one-off use).
     labels : array-like, optional

@@ -1,0 +1,2 @@
+"""EMOD: the backbone (convolution tokens and Spatial-Temporal Transformer), its V-A soft contrastive
+loss, augmentations and pretraining."""

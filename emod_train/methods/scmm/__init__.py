@@ -1,0 +1,1 @@
+"""SCMM: the DE-feature encoder with masking and reconstruction, its contrastive loss, and pretraining."""
