@@ -5,9 +5,9 @@ SEED store (one run, contenders interleaved, medians of the repetitions):
 
 - ``numpy in memory``: every window pre-extracted into one float32 array, a batch is
   ``array[indices]`` (the reference of the target ratio);
-- ``window cache, 1 process``: :class:`emod_train.data.windows.WindowDataset` over the memory-mapped
+- ``window cache, 1 process``: :class:`emod_train.data.dataset.WindowDataset` over the memory-mapped
   window cache (the default for non-overlapping windows), ``__getitems__`` per batch;
-- ``window cache, 2 threads``: :class:`emod_train.data.windows.WindowLoader` with 2 reader threads (the
+- ``window cache, 2 threads``: :class:`emod_train.data.dataset.WindowLoader` with 2 reader threads (the
   loader of the training loops);
 - ``window cache, 2 processes``: a torch ``DataLoader`` with 2 spawned workers (batches travel
   through shared memory);
@@ -76,7 +76,9 @@ def main() -> None:
 
     from emod_data.store import open_store
     from emod_train.data.cache import SignalCache, WindowCache
-    from emod_train.data.windows import ShuffledBatchSampler, WindowDataset, WindowLoader, make_loader, window_table
+    from emod_train.data.dataset import WindowDataset, WindowLoader, make_loader
+    from emod_train.data.samplers import ShuffledBatchSampler
+    from emod_train.data.windows import window_table
     from emod_train.engine.runtime import tune_cpu_allocator
 
     tune_cpu_allocator()

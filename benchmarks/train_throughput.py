@@ -7,7 +7,7 @@ configuration) on 62-channel windows of a synthetic SEED store:
 - ``finetune step``: backbone + classification head + cross-entropy + Adam;
 
 each fed two ways: from a batch already in device memory (``model only``), and from the real
-loader (window cache -> :class:`emod_train.data.windows.WindowLoader` -> host-to-device copy), so the
+loader (window cache -> :class:`emod_train.data.dataset.WindowLoader` -> host-to-device copy), so the
 ratio shows whether data loading is a bottleneck. On CUDA the steps run with float16 autocast
 and gradient scaling, and the GPU utilisation is sampled during the timed loader-fed steps
 (``torch.cuda.utilization``, else ``nvidia-smi``).
@@ -140,7 +140,9 @@ def main() -> None:
 
     from emod_data.store import open_store
     from emod_train.data.cache import build_cache
-    from emod_train.data.windows import Batch, ShuffledBatchSampler, WindowDataset, WindowLoader, window_table
+    from emod_train.data.dataset import Batch, WindowDataset, WindowLoader
+    from emod_train.data.samplers import ShuffledBatchSampler
+    from emod_train.data.windows import window_table
     from emod_train.engine.runtime import tune_cpu_allocator
     from emod_train.methods.emod.model import EMODBackbone, backbone_flops, count_parameters
 

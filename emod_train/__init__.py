@@ -31,8 +31,8 @@ _EXPORTS = {
     "load_task": "emod_train.evaluation.tasks",
     "available_tasks": "emod_train.evaluation.tasks",
     "window_table": "emod_train.data.windows",
-    "WindowDataset": "emod_train.data.windows",
-    "StructuredBatchSampler": "emod_train.data.windows",
+    "WindowDataset": "emod_train.data.dataset",
+    "StructuredBatchSampler": "emod_train.methods.emod.sampler",
     "build_cache": "emod_train.data.cache",
     "run_demo": "emod_train.demo",
 }

@@ -37,7 +37,7 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from emod_data.errors import EmodDataError
     from emod_train.errors import TrainError
 
-    return (TrainError, EmodDataError, ValueError, FileNotFoundError)
+    return (TrainError, EmodDataError, ValueError, FileNotFoundError, typer.BadParameter)
 
 
 def _corpora(text: str | None) -> list[str] | None:
@@ -68,6 +68,33 @@ def _model_overrides(text: str | None) -> dict:
         except ValueError:
             raise typer.BadParameter(f"{key} must be a {kind.__name__} (got {value!r})") from None
     return overrides
+
+
+_OPTION_NAMES = {"a": "--a", "sigma": "--sigma", "t": "--t", "ratio": "--mask-ratio"}
+"""Command-line names of settings whose option is not the field name with dashes."""
+
+
+def _given(**options) -> dict:
+    """The options given on the command line; the others (None) take the settings dataclass' defaults."""
+    return {name: value for name, value in options.items() if value is not None}
+
+
+def _settings(kind: type, what: str, **values):
+    """``kind(**values)``, refusing an option that ``kind`` has no field for (one line, naming the option).
+
+    Raises
+    ------
+    typer.BadParameter
+        An option the settings do not have (e.g. an EMOD option with ``--method scmm``).
+    """
+    import dataclasses
+
+    fields = {f.name for f in dataclasses.fields(kind)}
+    stray = [name for name in values if name not in fields]
+    if stray:
+        option = _OPTION_NAMES.get(stray[0], "--" + stray[0].replace("_", "-"))
+        raise typer.BadParameter(f"{option} is not an option of {what}")
+    return kind(**values)
 
 
 def _ranges(values) -> str:
@@ -130,126 +157,97 @@ def tasks_command() -> None:
 def pretrain_command(
     store: Annotated[Path, typer.Option("--store", help="Store folder written by emod-data ingest.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder (checkpoints, metrics, plots).")],
-    method: Annotated[str, typer.Option(help="emod (raw windows, V-A soft contrast) or scmm (DE features).")] = "emod",
+    method: Annotated[str, typer.Option(help="A pretrainable method: emod (raw windows) or scmm (DE features).")] = (
+        "emod"
+    ),
     corpora: Annotated[str | None, typer.Option(help="Comma-separated corpora (default: all in the store).")] = None,
     sessions: Annotated[str | None, typer.Option(help="Comma-separated sessions to keep (default: all).")] = None,
     channels: Annotated[str | None, typer.Option(help="Comma-separated channel names to feed (default: all).")] = None,
-    window: Annotated[float | None, typer.Option(help="Window length in seconds (emod 10, scmm 1).")] = None,
-    stride: Annotated[float | None, typer.Option(help="Step between windows in seconds (default: window).")] = None,
-    epochs: Annotated[int | None, typer.Option(help="Epochs (emod 100, scmm 200).")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Batch size (emod 288, sets the rounds; scmm 256).")] = None,
-    rounds: Annotated[int | None, typer.Option(help="Rounds m per corpus and batch (overrides --batch-size).")] = None,
-    sampler: Annotated[
-        str, typer.Option(help="skip (empty regions skipped) or released (filled from the next region, 36/corpus).")
-    ] = "skip",
-    head_norm: Annotated[
-        str, typer.Option(help="Projection-head BatchNorm over the batch, or per 'corpus' sub-batch (released).")
-    ] = "batch",
-    steps_per_epoch: Annotated[int | None, typer.Option(help="Batches per epoch (default: one pass).")] = None,
-    lr: Annotated[float, typer.Option(help="Learning rate (emod: AdamW peak, cosine; scmm: Adam).")] = 5e-4,
-    weight_decay: Annotated[float | None, typer.Option(help="Weight decay (emod 1e-4, scmm 3e-4).")] = None,
-    grad_clip: Annotated[float, typer.Option(help="Gradient norm clipping (emod).")] = 3.0,
-    scmm_a: Annotated[float, typer.Option("--a", help="SCMM soft-weight scale a.")] = 0.75,
-    scmm_sigma: Annotated[float, typer.Option("--sigma", help="SCMM soft-weight sharpness sigma.")] = 0.5,
-    scmm_t: Annotated[float, typer.Option("--t", help="SCMM temperature t.")] = 0.5,
-    mask_ratio: Annotated[float, typer.Option(help="SCMM hybrid masking ratio.")] = 0.5,
-    similarity: Annotated[str, typer.Option(help="SCMM projection similarity: cosine, or dot (released).")] = "cosine",
-    schedule: Annotated[str, typer.Option(help="SCMM learning rate: constant, or cosine (released).")] = "constant",
-    loss: Annotated[str, typer.Option(help="soft (EMOD), hard (SupCon) or instance.")] = "soft",
-    d_max: Annotated[float, typer.Option(help="Soft-weight range; 13.49 is the released code's.")] = 5.0,
-    hard_positives: Annotated[
-        str, typer.Option(help="--loss hard positives: exact V-A point, or 'cells' (integer V-A cells, released).")
-    ] = "exact",
-    floor: Annotated[
-        float | None, typer.Option(help="Replace weight sums below 1e-6 by this (released: 1.0); default skips.")
+    window: Annotated[float | None, typer.Option(help="Window length in seconds.")] = None,
+    stride: Annotated[
+        float | None, typer.Option(help="emod: step between windows in seconds (default: window).")
     ] = None,
-    temperature: Annotated[float, typer.Option(help="Contrastive temperature.")] = 0.07,
-    augment: Annotated[bool, typer.Option("--augment/--no-augment", help="EMOD's augmentations.")] = True,
-    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
-    amp: Annotated[bool, typer.Option("--amp/--no-amp", help="float16 autocast on CUDA.")] = True,
-    workers: Annotated[int | None, typer.Option(help="Loader threads (default 0 on CPU, 4 on CUDA).")] = None,
-    cache_dir: Annotated[Path | None, typer.Option(help="Signal cache root (default ~/.cache/emod_train).")] = None,
-    cache: Annotated[bool, typer.Option("--cache/--no-cache", help="Read windows from the signal cache.")] = True,
-    checkpoint_every: Annotated[int, typer.Option(help="Also checkpoint every N steps (0: epoch ends).")] = 0,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from last.pt.")] = False,
-    model: Annotated[str | None, typer.Option(help="Backbone overrides, e.g. 'dim=64,depth=2'.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size (emod: sets the rounds).")] = None,
+    rounds: Annotated[
+        int | None, typer.Option(help="emod: rounds m per corpus and batch (overrides --batch-size).")
+    ] = None,
+    sampler: Annotated[
+        str | None, typer.Option(help="emod: skip (empty regions skipped) or released (filled from the next region).")
+    ] = None,
+    head_norm: Annotated[
+        str | None, typer.Option(help="emod: projection-head BatchNorm over the 'batch', or per 'corpus' sub-batch.")
+    ] = None,
+    steps_per_epoch: Annotated[int | None, typer.Option(help="emod: batches per epoch (default: one pass).")] = None,
+    lr: Annotated[float | None, typer.Option(help="Learning rate (emod: AdamW peak, cosine; scmm: Adam).")] = None,
+    weight_decay: Annotated[float | None, typer.Option(help="Weight decay.")] = None,
+    grad_clip: Annotated[float | None, typer.Option(help="Gradient norm clipping.")] = None,
+    scmm_a: Annotated[float | None, typer.Option("--a", help="scmm: soft-weight scale a.")] = None,
+    scmm_sigma: Annotated[float | None, typer.Option("--sigma", help="scmm: soft-weight sharpness sigma.")] = None,
+    scmm_t: Annotated[float | None, typer.Option("--t", help="scmm: temperature t.")] = None,
+    mask_ratio: Annotated[float | None, typer.Option(help="scmm: hybrid masking ratio.")] = None,
+    similarity: Annotated[str | None, typer.Option(help="scmm: projection similarity, cosine or dot.")] = None,
+    schedule: Annotated[str | None, typer.Option(help="scmm: learning rate, constant or cosine.")] = None,
+    loss: Annotated[str | None, typer.Option(help="emod: soft (EMOD), hard (SupCon) or instance.")] = None,
+    d_max: Annotated[float | None, typer.Option(help="emod: soft-weight range; 13.49 is the released code's.")] = None,
+    hard_positives: Annotated[
+        str | None, typer.Option(help="emod --loss hard positives: exact V-A point, or 'cells' (released).")
+    ] = None,
+    floor: Annotated[
+        float | None, typer.Option(help="emod: replace weight sums below 1e-6 by this (released: 1.0).")
+    ] = None,
+    temperature: Annotated[float | None, typer.Option(help="emod: contrastive temperature.")] = None,
+    augment: Annotated[bool | None, typer.Option("--augment/--no-augment", help="emod: EMOD's augmentations.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed.")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N.")] = None,
+    amp: Annotated[bool | None, typer.Option("--amp/--no-amp", help="emod: float16 autocast on CUDA.")] = None,
+    workers: Annotated[int | None, typer.Option(help="emod: loader threads (default 0 on CPU, 4 on CUDA).")] = None,
+    cache_dir: Annotated[Path | None, typer.Option(help="Cache root (default ~/.cache/emod_train).")] = None,
+    cache: Annotated[bool | None, typer.Option("--cache/--no-cache", help="emod: read the signal cache.")] = None,
+    checkpoint_every: Annotated[int | None, typer.Option(help="emod: also checkpoint every N steps.")] = None,
+    resume: Annotated[bool | None, typer.Option("--resume", help="Continue the run in --out from last.pt.")] = None,
+    model: Annotated[str | None, typer.Option(help="emod: backbone overrides, e.g. 'dim=64,depth=2'.")] = None,
     max_memory: Annotated[
-        float | None, typer.Option(help="Memory budget of a step in GB; checkpoints layers to fit (default: free).")
+        float | None, typer.Option(help="emod: memory budget of a step in GB; checkpoints layers to fit.")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print tracebacks of errors.")] = False,
 ) -> None:
-    """Pretrain EMOD (default) or SCMM (--method scmm) on a store.
+    """Pretrain a registered method on a store: EMOD (default) or SCMM (--method scmm).
 
     EMOD: structured cross-corpus batches of raw windows, soft-weighted supervised contrastive loss.
     SCMM: differential-entropy features of 1 s windows, hybrid masking, soft contrastive and
-    reconstruction losses (self-supervised; --a, --sigma, --t, --mask-ratio).
-    Writes config.json, metrics.jsonl, last.pt, checkpoints/epoch-NNN.pt and loss.png to --out.
+    reconstruction losses (self-supervised; --a, --sigma, --t, --mask-ratio). Options left out take
+    the defaults of the method's pretraining settings (PretrainConfig, SCMMPretrainConfig; listed in
+    docs/cli.md); an option the method does not have is an error. Writes config.json, metrics.jsonl, last.pt,
+    checkpoints/epoch-NNN.pt and loss.png to --out.
     Exit codes: 0 done, 2 usage or data error (one line on standard error).
     """
     from emod_train.engine.distributed import context_from_environment
-    from emod_train.methods.emod.pretrain import PretrainConfig, loss_trend, pretrain
+    from emod_train.methods.registry import pretrainable_methods
 
-    if method not in ("emod", "scmm"):
-        _fail(typer.BadParameter(f"--method must be emod or scmm (got {method!r})"))
-    session_list = [int(v) for v in _corpora(sessions)] if sessions else None
-    channel_list = _corpora(channels)
-    if method == "scmm":
-        _pretrain_scmm(
-            store, out_dir, corpora, session_list, channel_list, window or 1.0, epochs or 200, batch_size or 256, lr,
-            3e-4 if weight_decay is None else weight_decay, scmm_a, scmm_sigma, scmm_t, mask_ratio, seed, device,
-            cache_dir, resume, quiet, verbose, similarity=similarity, schedule=schedule,
-        )  # fmt: skip
-        return
-    overrides = _model_overrides(model)
+    methods = {m.name: m for m in pretrainable_methods()}
+    if method not in methods:
+        _fail(typer.BadParameter(f"--method must be {' or '.join(methods)} (got {method!r})"))
+    given = _given(
+        corpora=_corpora(corpora), sessions=[int(v) for v in _corpora(sessions)] if sessions else None,
+        channels=_corpora(channels), window=window, stride=stride, epochs=epochs, batch_size=batch_size,
+        rounds=rounds, sampler=sampler, head_norm=head_norm, steps_per_epoch=steps_per_epoch, lr=lr,
+        weight_decay=weight_decay, grad_clip=grad_clip, a=scmm_a, sigma=scmm_sigma, t=scmm_t, ratio=mask_ratio,
+        similarity=similarity, schedule=schedule, loss=loss, d_max=d_max, hard_positives=hard_positives,
+        floor=floor, temperature=temperature, augment=augment, seed=seed, device=device, amp=amp, workers=workers,
+        cache_dir=str(cache_dir) if cache_dir else None, cache=cache, checkpoint_every=checkpoint_every,
+        resume=resume, model=_model_overrides(model) if model else None, max_memory=max_memory,
+    )  # fmt: skip
     try:
-        config = PretrainConfig(
-            store=str(store), out=str(out_dir), corpora=_corpora(corpora), sessions=session_list,
-            channels=channel_list, window=window or 10.0, stride=stride, epochs=epochs or 100,
-            batch_size=batch_size or 288, rounds=rounds, sampler=sampler, head_norm=head_norm,
-            steps_per_epoch=steps_per_epoch, lr=lr,
-            weight_decay=1e-4 if weight_decay is None else weight_decay, grad_clip=grad_clip, loss=loss, d_max=d_max,
-            temperature=temperature, hard_positives=hard_positives, floor=floor,
-            augment=augment, seed=seed, device=device, amp=amp, workers=workers,
-            cache_dir=str(cache_dir) if cache_dir else None, cache=cache, checkpoint_every=checkpoint_every,
-            resume=resume, model=overrides, max_memory=max_memory,
-        )  # fmt: skip
-        result = pretrain(config, progress=not quiet)
+        config = _settings(methods[method].pretrain_config, f"{method} pretraining", store=str(store),
+                           out=str(out_dir), **given)  # fmt: skip
+        result = methods[method].pretrain(config, progress=not quiet)
     except _expected_errors() as exc:
         _fail(exc, verbose)
     if not context_from_environment().is_main:  # under torchrun, rank 0 reports
         return
-    losses = ", ".join(f"{v:.3f}" for v in result.epoch_losses[-5:])
-    trend = loss_trend(result.epoch_losses)
-    out.print(
-        f"pretrained {result.steps} steps, {result.samples_per_second:.1f} windows/s; epoch losses (last 5): {losses}"
-        + (f"; change since epoch 1: {100 * trend:+.1f} %" if trend == trend else "")
-    )
-    out.print(f"checkpoint: {result.checkpoint}")
-
-
-def _pretrain_scmm(
-    store, out_dir, corpora, sessions, channels, window, epochs, batch_size, lr, weight_decay, a, sigma, t, ratio,
-    seed, device, cache_dir, resume, quiet, verbose, similarity="cosine", schedule="constant",
-) -> None:  # fmt: skip
-    from emod_train.methods.scmm.pretrain import SCMMPretrainConfig, pretrain_scmm
-
-    try:
-        config = SCMMPretrainConfig(
-            store=str(store), out=str(out_dir), corpora=_corpora(corpora), sessions=sessions, channels=channels,
-            window=window, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, a=a, sigma=sigma,
-            t=t, ratio=ratio, seed=seed, device=device, cache_dir=str(cache_dir) if cache_dir else None,
-            resume=resume, similarity=similarity, schedule=schedule,
-        )  # fmt: skip
-        result = pretrain_scmm(config, progress=not quiet)
-    except _expected_errors() as exc:
-        _fail(exc, verbose)
-    losses = ", ".join(f"{v:.4f}" for v in result.epoch_losses[-5:])
-    out.print(
-        f"pretrained SCMM on {result.windows} DE samples x {len(result.channels)} channels; "
-        f"epoch losses (last 5): {losses}"
-    )
+    out.print(result.summary())
     out.print(f"checkpoint: {result.checkpoint}")
 
 
@@ -260,25 +258,26 @@ def crosscorpus_command(
     directions: Annotated[
         str | None, typer.Option(help="Comma-separated directions (default: all of the protocol).")
     ] = None,
-    methods: Annotated[str, typer.Option(help="Comma-separated: scmm, scmm_scratch, emod, emod_scratch.")] = (
-        "scmm,scmm_scratch,emod"
-    ),
+    methods: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated: scmm, scmm_scratch, emod, emod_scratch."),
+    ] = None,
     protocol: Annotated[Path | None, typer.Option(help="Protocol TOML (default: SCMM's four directions).")] = None,
-    scmm_epochs: Annotated[int, typer.Option(help="SCMM pretraining epochs.")] = 200,
-    scmm_batch_size: Annotated[int, typer.Option(help="SCMM pretraining batch size.")] = 256,
-    emod_epochs: Annotated[int, typer.Option(help="EMOD pretraining epochs.")] = 20,
-    emod_batch_size: Annotated[int, typer.Option(help="EMOD pretraining batch size.")] = 288,
+    scmm_epochs: Annotated[int | None, typer.Option(help="SCMM pretraining epochs.")] = None,
+    scmm_batch_size: Annotated[int | None, typer.Option(help="SCMM pretraining batch size.")] = None,
+    emod_epochs: Annotated[int | None, typer.Option(help="EMOD pretraining epochs.")] = None,
+    emod_batch_size: Annotated[int | None, typer.Option(help="EMOD pretraining batch size.")] = None,
     emod_steps_per_epoch: Annotated[int | None, typer.Option(help="EMOD batches per epoch (default: a pass).")] = None,
     emod_model: Annotated[str | None, typer.Option(help="EMOD backbone overrides, e.g. 'dim=32,depth=1'.")] = None,
-    finetune_epochs: Annotated[int, typer.Option(help="Fine-tuning epochs per target subject.")] = 30,
-    finetune_batch_size: Annotated[int, typer.Option(help="Fine-tuning batch size.")] = 32,
-    finetune_lr: Annotated[float, typer.Option(help="Fine-tuning learning rate (Adam).")] = 5e-4,
-    seeds: Annotated[int, typer.Option(help="Fine-tuning runs per subject (seeds seed..seed+N-1).")] = 1,
-    seed: Annotated[int, typer.Option(help="First seed (pretraining uses it too).")] = 0,
+    finetune_epochs: Annotated[int | None, typer.Option(help="Fine-tuning epochs per target subject.")] = None,
+    finetune_batch_size: Annotated[int | None, typer.Option(help="Fine-tuning batch size.")] = None,
+    finetune_lr: Annotated[float | None, typer.Option(help="Fine-tuning learning rate (Adam).")] = None,
+    seeds: Annotated[int | None, typer.Option(help="Fine-tuning runs per subject (seeds seed..seed+N-1).")] = None,
+    seed: Annotated[int | None, typer.Option(help="First seed (pretraining uses it too).")] = None,
     selection: Annotated[
         str | None, typer.Option(help="Fine-tuning trials: first (SCMM's rule) or stratified (class by class).")
     ] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N.")] = None,
     cache_dir: Annotated[Path | None, typer.Option(help="Cache root (default ~/.cache/emod_train).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print tracebacks of errors.")] = False,
@@ -294,15 +293,15 @@ def crosscorpus_command(
     from emod_train.evaluation.crosscorpus import CrossCorpusConfig, run_cross_corpus
 
     try:
-        config = CrossCorpusConfig(
-            store=str(store), out=str(out_dir), protocol=str(protocol) if protocol else None,
-            directions=_corpora(directions), methods=_corpora(methods) or [], scmm_epochs=scmm_epochs,
+        config = CrossCorpusConfig(store=str(store), out=str(out_dir), **_given(
+            protocol=str(protocol) if protocol else None, directions=_corpora(directions),
+            methods=None if methods is None else _corpora(methods) or [], scmm_epochs=scmm_epochs,
             scmm_batch_size=scmm_batch_size, emod_epochs=emod_epochs, emod_batch_size=emod_batch_size,
-            emod_steps_per_epoch=emod_steps_per_epoch, emod_model=_model_overrides(emod_model),
+            emod_steps_per_epoch=emod_steps_per_epoch, emod_model=_model_overrides(emod_model) if emod_model else None,
             finetune_epochs=finetune_epochs, finetune_batch_size=finetune_batch_size, finetune_lr=finetune_lr,
             seeds=seeds, seed=seed, device=device, cache_dir=str(cache_dir) if cache_dir else None,
             selection=selection,
-        )  # fmt: skip
+        ))  # fmt: skip
         result = run_cross_corpus(config, progress=not quiet)
     except _expected_errors() as exc:
         _fail(exc, verbose)
@@ -316,22 +315,26 @@ def finetune_command(
     task: Annotated[str, typer.Option("--task", help="faced, seed_v, seed, or a task TOML file.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder (results, plots, checkpoints).")],
     init: Annotated[Path | None, typer.Option(help="Pretraining checkpoint (last.pt or epoch-NNN.pt).")] = None,
-    from_scratch: Annotated[bool, typer.Option("--from-scratch", help="Random init (no pretraining).")] = False,
-    epochs: Annotated[int, typer.Option(help="Epochs.")] = 100,
-    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 64,
-    lr: Annotated[float, typer.Option(help="Head learning rate (Adam, cosine).")] = 1e-3,
-    backbone_lr_scale: Annotated[float, typer.Option(help="Backbone learning rate / head learning rate.")] = 0.5,
-    weight_decay: Annotated[float, typer.Option(help="Adam weight decay.")] = 1e-4,
-    label_smoothing: Annotated[float, typer.Option(help="Cross-entropy label smoothing.")] = 0.1,
-    dropout: Annotated[float, typer.Option(help="Head dropout.")] = 0.25,
-    head: Annotated[str, typer.Option(help="mlp or linear.")] = "mlp",
-    seeds: Annotated[int, typer.Option(help="Runs with seeds seed..seed+N-1; mean and std reported.")] = 1,
-    seed: Annotated[int, typer.Option(help="First seed.")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
-    amp: Annotated[bool, typer.Option("--amp/--no-amp", help="float16 autocast on CUDA.")] = True,
+    from_scratch: Annotated[bool | None, typer.Option("--from-scratch", help="Random init (no pretraining).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size.")] = None,
+    lr: Annotated[float | None, typer.Option(help="Head learning rate (Adam, cosine).")] = None,
+    backbone_lr_scale: Annotated[
+        float | None, typer.Option(help="Backbone learning rate / head learning rate.")
+    ] = None,
+    weight_decay: Annotated[float | None, typer.Option(help="Adam weight decay.")] = None,
+    label_smoothing: Annotated[float | None, typer.Option(help="Cross-entropy label smoothing.")] = None,
+    dropout: Annotated[float | None, typer.Option(help="Head dropout.")] = None,
+    head: Annotated[str | None, typer.Option(help="mlp or linear.")] = None,
+    seeds: Annotated[int | None, typer.Option(help="Runs with seeds seed..seed+N-1; mean and std reported.")] = None,
+    seed: Annotated[int | None, typer.Option(help="First seed.")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N.")] = None,
+    amp: Annotated[bool | None, typer.Option("--amp/--no-amp", help="float16 autocast on CUDA.")] = None,
     workers: Annotated[int | None, typer.Option(help="Loader threads (default 0 on CPU, 4 on CUDA).")] = None,
     cache_dir: Annotated[Path | None, typer.Option(help="Signal cache root (default ~/.cache/emod_train).")] = None,
-    cache: Annotated[bool, typer.Option("--cache/--no-cache", help="Read windows from the signal cache.")] = True,
+    cache: Annotated[
+        bool | None, typer.Option("--cache/--no-cache", help="Read windows from the signal cache.")
+    ] = None,
     model: Annotated[
         str | None, typer.Option(help="Method (emod, scmm, eegnet, ...; see 'methods'), or EMOD overrides 'dim=64'.")
     ] = None,
@@ -354,9 +357,10 @@ def finetune_command(
     Exit codes: 0 done, 2 usage, task, data or checkpoint error.
     """
     from emod_train.evaluation.finetune import FinetuneConfig, finetune
-    from emod_train.methods import get_method, parse_options
+    from emod_train.methods import parse_options
+    from emod_train.methods.registry import get_method
 
-    method_name, overrides = "emod", {}
+    method_name, overrides = FinetuneConfig.method, {}
     if model and "=" in model:  # the EMOD overrides form of earlier releases
         overrides = _model_overrides(model)
     elif model:
@@ -369,15 +373,14 @@ def finetune_command(
     if method.pretrainable and (init is None) == (not from_scratch):
         _fail(ValueError("give exactly one of --init CKPT and --from-scratch"))
     try:
-        config = FinetuneConfig(
-            store=str(store), task=task, out=str(out_dir), init=str(init) if init else None,
-            from_scratch=from_scratch, epochs=epochs, batch_size=batch_size, lr=lr,
+        config = FinetuneConfig(store=str(store), task=task, out=str(out_dir), model=overrides, method=method_name,
+                                **_given(
+            init=str(init) if init else None, from_scratch=from_scratch, epochs=epochs, batch_size=batch_size, lr=lr,
             backbone_lr_scale=backbone_lr_scale, weight_decay=weight_decay, label_smoothing=label_smoothing,
             dropout=dropout, head=head, seeds=seeds, seed=seed, device=device, amp=amp, workers=workers,
-            cache_dir=str(cache_dir) if cache_dir else None, cache=cache, model=overrides, method=method_name,
-            splits=str(splits) if splits else None,
+            cache_dir=str(cache_dir) if cache_dir else None, cache=cache, splits=str(splits) if splits else None,
             max_memory=max_memory,
-        )  # fmt: skip
+        ))  # fmt: skip
         result = finetune(config, progress=not quiet)
     except _expected_errors() as exc:
         _fail(exc, verbose)
@@ -391,8 +394,8 @@ def methods_command() -> None:
 
     Any model class of the installed braindecode is also available as ``braindecode:<ClassName>``.
     """
-    from emod_train.methods import available_methods
     from emod_train.methods.braindecode_models import braindecode_version, missing_short_names
+    from emod_train.methods.registry import available_methods
 
     table = Table(title="registered methods")
     for column in ("name", "inputs", "pretraining", "from", "description"):
@@ -427,16 +430,16 @@ def benchmark_command(
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder (splits, cells, leaderboard); resumable.")],
     tasks: Annotated[str, typer.Option(help="Comma-separated tasks (faced, seed_v, seed or task files).")],
     models: Annotated[str, typer.Option(help="Comma-separated methods (see 'emod-train methods').")],
-    seeds: Annotated[int, typer.Option(help="Runs per cell (seeds seed..seed+N-1).")] = 5,
-    seed: Annotated[int, typer.Option(help="First seed.")] = 0,
-    epochs: Annotated[int, typer.Option(help="Fine-tuning epochs per run.")] = 100,
-    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 64,
-    lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
+    seeds: Annotated[int | None, typer.Option(help="Runs per cell (seeds seed..seed+N-1).")] = None,
+    seed: Annotated[int | None, typer.Option(help="First seed.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Fine-tuning epochs per run.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size.")] = None,
+    lr: Annotated[float | None, typer.Option(help="Learning rate.")] = None,
     model_options: Annotated[
         list[str] | None, typer.Option(help="MODEL:NAME=VALUE,... (repeatable), e.g. emod:dim=32,depth=1.")
     ] = None,
     init: Annotated[list[str] | None, typer.Option(help="MODEL:CKPT pretraining checkpoint (repeatable).")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N.")] = None,
     workers: Annotated[int | None, typer.Option(help="Loader threads (default 0 on CPU, 4 on CUDA).")] = None,
     cache_dir: Annotated[Path | None, typer.Option(help="Cache root (default ~/.cache/emod_train).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
@@ -456,12 +459,13 @@ def benchmark_command(
         options = {name: parse_options(text) for name, text in _per_model(model_options, "model-options").items()}
         config = BenchmarkConfig(
             store=str(store), out=str(out_dir), tasks=_corpora(tasks) or [], models=_corpora(models) or [],
-            seeds=seeds, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, options=options,
-            init=_per_model(init, "init"), device=device, workers=workers,
-            cache_dir=str(cache_dir) if cache_dir else None,
+            options=options, init=_per_model(init, "init"), **_given(
+                seeds=seeds, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, device=device, workers=workers,
+                cache_dir=str(cache_dir) if cache_dir else None,
+            ),
         )  # fmt: skip
         result = run_benchmark(config, progress=not quiet, log=lambda line: console.print(line, highlight=False))
-    except (*_expected_errors(), typer.BadParameter) as exc:
+    except _expected_errors() as exc:
         _fail(exc, verbose)
     out.print(result.table, markup=False, highlight=False)
     out.print(f"leaderboard: {result.out / 'leaderboard.md'}, {result.out / 'leaderboard.json'}, "
@@ -473,12 +477,12 @@ def demo_command(
     out_dir: Annotated[Path, typer.Argument(help="Folder for the corpora, store, cache and runs.")] = Path(
         "demo-train"
     ),
-    subjects: Annotated[int, typer.Option(help="Synthetic subjects per corpus.")] = 2,
-    duration_scale: Annotated[float, typer.Option(help="Scale of the real trial durations.")] = 0.05,
-    pretrain_steps: Annotated[int, typer.Option(help="Pretraining steps (one epoch).")] = 8,
-    finetune_epochs: Annotated[int, typer.Option(help="Fine-tuning epochs.")] = 8,
-    workers: Annotated[int, typer.Option(help="Ingest worker processes.")] = 2,
-    seed: Annotated[int, typer.Option(help="Seed of the data and the runs.")] = 0,
+    subjects: Annotated[int | None, typer.Option(help="Synthetic subjects per corpus.")] = None,
+    duration_scale: Annotated[float | None, typer.Option(help="Scale of the real trial durations.")] = None,
+    pretrain_steps: Annotated[int | None, typer.Option(help="Pretraining steps (one epoch).")] = None,
+    finetune_epochs: Annotated[int | None, typer.Option(help="Fine-tuning epochs.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Ingest worker processes.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the data and the runs.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print tracebacks of errors.")] = False,
 ) -> None:
     """The whole chain on synthetic data: synthesize, ingest, inspect, pretrain briefly, fine-tune briefly.
@@ -491,10 +495,10 @@ def demo_command(
     from emod_train.demo import run_demo
 
     try:
-        result = run_demo(
-            out_dir, subjects=subjects, duration_scale=duration_scale, pretrain_steps=pretrain_steps,
-            finetune_epochs=finetune_epochs, workers=workers, seed=seed, console=console,
-        )  # fmt: skip
+        result = run_demo(out_dir, console=console, **_given(
+            subjects=subjects, duration_scale=duration_scale, pretrain_steps=pretrain_steps,
+            finetune_epochs=finetune_epochs, workers=workers, seed=seed,
+        ))  # fmt: skip
     except _expected_errors() as exc:
         _fail(exc, verbose)
     if result is None:

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from emod_data.store import open_store
 from emod_train.cli import app
-from emod_train.data.windows import SubBatch, channel_ids_of, shared_channels
+from emod_train.data.dataset import SubBatch
+from emod_train.data.windows import channel_ids_of, shared_channels
 from emod_train.errors import CheckpointError, DataError, TaskError
 from emod_train.evaluation.crosscorpus import (
     CrossCorpusConfig,

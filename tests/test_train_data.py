@@ -10,18 +10,11 @@ import torch
 
 from emod_data.store import open_store
 from emod_train.data.cache import SignalCache, fingerprint
-from emod_train.data.windows import (
-    Batch,
-    SequentialBatchSampler,
-    ShuffledBatchSampler,
-    StructuredBatchSampler,
-    WindowDataset,
-    WindowLoader,
-    collate_batch,
-    va_region,
-    window_table,
-)
+from emod_train.data.dataset import Batch, WindowDataset, WindowLoader, collate_batch
+from emod_train.data.samplers import SequentialBatchSampler, ShuffledBatchSampler
+from emod_train.data.windows import va_region, window_table
 from emod_train.errors import DataError
+from emod_train.methods.emod.sampler import StructuredBatchSampler
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,9 @@ import sys
 import pytest
 import torch
 
-from emod_train.engine.distributed import DistributedContext, ShardedBatchSampler, context_from_environment
-from emod_train.engine.runtime import load_checkpoint
+from emod_train.data.samplers import ShardedBatchSampler
+from emod_train.engine.checkpoints import load_checkpoint
+from emod_train.engine.distributed import DistributedContext, context_from_environment
 from emod_train.methods.emod.pretrain import PretrainConfig, pretrain
 
 TINY = "dim=16,heads=4,ffn=32,depth=1"

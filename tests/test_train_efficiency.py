@@ -160,9 +160,10 @@ def test_pretraining_checkpoints_under_a_tight_budget_and_refuses_an_impossible_
 
     from emod_data.store import open_store
     from emod_train.cli import app
-    from emod_train.data.windows import StructuredBatchSampler, window_table
+    from emod_train.data.windows import window_table
     from emod_train.engine.memory import GIB, SAFETY, plan_checkpointing, saved_bytes_per_window
     from emod_train.methods.emod.pretrain import PretrainConfig, model_config_for, pretrain
+    from emod_train.methods.emod.sampler import StructuredBatchSampler
 
     tiny = {"dim": 16, "heads": 4, "ffn": 32, "depth": 3}
     settings = dict(corpora=["seed_iv"], window=1.0, epochs=1, rounds=2, steps_per_epoch=1, model=tiny)

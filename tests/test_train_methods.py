@@ -15,7 +15,8 @@ from emod_train.cli import app
 from emod_train.errors import TaskError
 from emod_train.evaluation.finetune import FinetuneConfig
 from emod_train.evaluation.tasks import load_task
-from emod_train.methods import TaskShape, available_methods, get_method
+from emod_train.methods import TaskShape
+from emod_train.methods.registry import available_methods, get_method
 
 TINY = {"dim": 16, "heads": 4, "ffn": 32, "depth": 1}
 CHANNELS = {"faced": 32, "seed_v": 62, "seed": 62}  # the real corpora's channel counts
@@ -129,7 +130,7 @@ def test_finetune_cli_with_a_braindecode_model(store_all, tmp_path):
 
 
 def test_emod_backbone_dropout_changes_at_finetuning_from_a_checkpoint(tmp_path):
-    from emod_train.engine.runtime import save_checkpoint
+    from emod_train.engine.checkpoints import save_checkpoint
     from emod_train.methods.emod.model import EMODBackbone, EMODConfig
 
     shape = _shape("seed")
@@ -150,7 +151,7 @@ def test_emod_backbone_dropout_changes_at_finetuning_from_a_checkpoint(tmp_path)
 
 def test_scmm_released_options_pretrain(store_all, tmp_path):
     """Cosine learning-rate schedule and raw dot-product similarity (the released code's choices)."""
-    from emod_train.engine.runtime import load_checkpoint
+    from emod_train.engine.checkpoints import load_checkpoint
     from emod_train.methods.scmm.pretrain import SCMMPretrainConfig, pretrain_scmm
 
     config = SCMMPretrainConfig(
@@ -163,3 +164,36 @@ def test_scmm_released_options_pretrain(store_all, tmp_path):
     assert 0 <= lr < config.lr / 2  # decayed along the cosine (constant would stay at 5e-4)
     with pytest.raises(ValueError, match="schedule"):
         SCMMPretrainConfig(store="s", out="o", schedule="nope")
+
+
+def test_adding_a_method_example_registers_and_finetunes(store_all, tmp_path):
+    """The worked example of docs/adding_a_method.md, run as written: registered, listed, fine-tuned."""
+    from pathlib import Path
+
+    from emod_train.evaluation.finetune import finetune
+    from emod_train.methods.registry import register, unregister
+
+    page = (Path(__file__).parent.parent / "docs" / "adding_a_method.md").read_text()
+    example = page.split("```python\n")[1].split("```")[0]
+    namespace: dict = {}
+    exec(compile(example, "adding_a_method.md", "exec"), namespace)
+    try:
+        assert "de_mlp" in [m.name for m in available_methods()]
+        method = get_method("de_mlp")
+        assert method.inputs == "de" and not method.pretrainable
+        with pytest.raises(ValueError, match="registered already"):
+            register(method)
+        config = FinetuneConfig(
+            store=str(store_all), task="seed", out=str(tmp_path / "run"), method="de_mlp", model={"hidden": "16"},
+            epochs=3, batch_size=16, cache_dir=str(tmp_path / "cache"),
+        )  # fmt: skip
+        result = finetune(config, progress=False)
+        summary = json.loads((tmp_path / "run" / "results.json").read_text())
+        assert summary["method"] == "de_mlp" and summary["model_config"]["hidden"] == 16
+        assert summary["parameters"] == (62 * 5 + 1) * 16 + (16 + 1) * 3
+        assert 1 <= result.runs[0]["best_epoch"] <= 3 and 0.0 <= result.mean["balanced_accuracy"] <= 1.0
+        with pytest.raises(ValueError, match="de_mlp: unknown option 'depth'"):
+            method.prepare(None, _shape("seed"), {"depth": "2"}, None, {})
+    finally:
+        unregister("de_mlp")
+    assert "de_mlp" not in [m.name for m in available_methods()]

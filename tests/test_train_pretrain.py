@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from emod_train.engine.runtime import load_checkpoint
+from emod_train.engine.checkpoints import load_checkpoint
 from emod_train.errors import CheckpointError, DataError
 from emod_train.methods.emod.pretrain import PretrainConfig, pretrain
 

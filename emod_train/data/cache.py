@@ -78,8 +78,18 @@ def fingerprint(processing_hash: str, recordings: pd.DataFrame, windows: pd.Data
     return digest.hexdigest()[:20]
 
 
-def _locked_build(folder: Path, meta_name: str, write) -> None:
-    """Run ``write()`` under an exclusive lock unless the cache is complete (another process may build it)."""
+def locked_build(folder: Path, meta_name: str, write) -> None:
+    """Run ``write()`` under an exclusive lock unless the cache is complete (another process may build it).
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        The cache folder (created when missing; its ``.lock`` file is the lock).
+    meta_name : str
+        The file ``write()`` writes last: its presence marks the cache complete.
+    write : callable
+        Builds the cache.
+    """
     if (folder / meta_name).exists():
         return
     folder.mkdir(parents=True, exist_ok=True)
@@ -92,12 +102,34 @@ def _locked_build(folder: Path, meta_name: str, write) -> None:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _write_meta(folder: Path, meta: dict) -> None:
+def write_meta(folder: Path, meta: dict) -> None:
+    """Write ``meta.json`` atomically (temporary file, then rename): the last file of a complete cache."""
     (folder / ".meta.json.tmp").write_text(json.dumps(meta, indent=1))
     os.replace(folder / ".meta.json.tmp", folder / "meta.json")
 
 
-def _rows(store, recording_ids) -> pd.DataFrame:
+def read_meta(folder: Path, kind: str) -> dict:
+    """The ``meta.json`` of a complete cache.
+
+    Raises
+    ------
+    DataError
+        No ``meta.json`` (the cache is incomplete), naming the folder and the cache ``kind``.
+    """
+    path = folder / "meta.json"
+    if not path.exists():
+        raise DataError(f"{folder}: not a complete {kind} cache (meta.json missing)")
+    return json.loads(path.read_text())
+
+
+def recording_rows(store, recording_ids) -> pd.DataFrame:
+    """The store's recordings-table rows of ``recording_ids`` (first occurrence order, duplicates dropped).
+
+    Raises
+    ------
+    DataError
+        A recording that is not in the store.
+    """
     ids = list(dict.fromkeys(recording_ids))
     table = store.recordings.set_index("recording_id", drop=False)
     missing = [r for r in ids if r not in table.index]
@@ -138,10 +170,7 @@ class SignalCache:
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
-        meta_path = self.folder / self.META
-        if not meta_path.exists():
-            raise DataError(f"{self.folder}: not a complete signal cache (meta.json missing)")
-        self.meta = json.loads(meta_path.read_text())
+        self.meta = read_meta(self.folder, "signal")
         index = pd.read_parquet(self.folder / self.INDEX)
         self.recording_ids = index["recording_id"].tolist()
         self.offsets = index["offset"].to_numpy(np.int64)
@@ -213,10 +242,10 @@ class SignalCache:
         DataError
             An unknown recording id, or a recording whose stored shape differs from its table row.
         """
-        rows = _rows(store, recording_ids)
+        rows = recording_rows(store, recording_ids)
         key = fingerprint(store.processing.hash, rows)
         folder = (Path(root) if root is not None else default_cache_dir()) / key
-        _locked_build(folder, cls.META, lambda: cls._write(store, rows, folder, key, progress))
+        locked_build(folder, cls.META, lambda: cls._write(store, rows, folder, key, progress))
         return cls(folder)
 
     @classmethod
@@ -255,7 +284,7 @@ class SignalCache:
             "elements": total,
             "build_seconds": round(time.perf_counter() - started, 3),
         }
-        _write_meta(folder, meta)
+        write_meta(folder, meta)
 
 
 class WindowCache:
@@ -279,10 +308,7 @@ class WindowCache:
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
-        meta_path = self.folder / self.META
-        if not meta_path.exists():
-            raise DataError(f"{self.folder}: not a complete window cache (meta.json missing)")
-        self.meta = json.loads(meta_path.read_text())
+        self.meta = read_meta(self.folder, "window")
         if self.meta.get("layout") != "windows":
             raise DataError(f"{self.folder}: not a window cache (layout {self.meta.get('layout')!r})")
         self.length = int(self.meta["length"])
@@ -369,11 +395,11 @@ class WindowCache:
         lengths = np.unique(windows["stop"] - windows["start"])
         if len(lengths) != 1:
             raise DataError(f"a window cache needs windows of one length (got {lengths.tolist()} samples)")
-        rows = _rows(store, windows["recording_id"].unique())
+        rows = recording_rows(store, windows["recording_id"].unique())
         key = fingerprint(store.processing.hash, rows, windows)
         folder = (Path(root) if root is not None else default_cache_dir()) / key
         length = int(lengths[0])
-        _locked_build(folder, cls.META, lambda: cls._write(store, rows, windows, length, folder, key, progress))
+        locked_build(folder, cls.META, lambda: cls._write(store, rows, windows, length, folder, key, progress))
         return cls(folder)
 
     @classmethod
@@ -414,7 +440,7 @@ class WindowCache:
             "recordings": len(rows),
             "build_seconds": round(time.perf_counter() - started, 3),
         }
-        _write_meta(folder, meta)
+        write_meta(folder, meta)
 
 
 def build_cache(

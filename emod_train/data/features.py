@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import scipy.fft
 
-from emod_train.data.cache import _locked_build, _rows, _write_meta, default_cache_dir, fingerprint
+from emod_train.data.cache import default_cache_dir, fingerprint, locked_build, recording_rows, write_meta
 from emod_train.errors import DataError
 
 BANDS: tuple[tuple[str, float, float], ...] = (
@@ -268,6 +268,28 @@ def de_features(
     (n_windows, 62, 5)
     """
     bands = _check_bands(bands)
+    channels, request, canonical, rows, positions, n_channels = _checked_request(store, windows, channels, bands)
+    shape = (len(canonical), n_channels, len(bands))
+    if cache_dir is False:
+        features = np.empty(shape, dtype=np.float32)
+        _compute(store, rows, canonical, positions, bands, features, progress)
+    else:
+        features = _cached(store, rows, canonical, positions, channels, bands, shape, cache_dir, progress)
+    index = pd.MultiIndex.from_frame(canonical).get_indexer(pd.MultiIndex.from_frame(request))
+    if len(index) == len(canonical) and np.array_equal(index, np.arange(len(canonical))):
+        return features
+    return np.ascontiguousarray(features[index])
+
+
+def _checked_request(store, windows: pd.DataFrame, channels, bands):
+    """The channels (as strings), the requested windows, their sorted distinct set, its recordings, the
+    channel positions and the channel count.
+
+    Raises
+    ------
+    DataError, ValueError
+        As :func:`de_features` (checked before any signal is read).
+    """
     if channels is not None:
         channels = [str(c) for c in channels]
         if not channels:
@@ -286,7 +308,7 @@ def de_features(
     )
     canonical = request.drop_duplicates().sort_values(["recording_id", "start", "stop"], kind="stable")
     canonical = canonical.reset_index(drop=True)
-    rows = _rows(store, canonical["recording_id"].unique())
+    rows = recording_rows(store, canonical["recording_id"].unique())
     positions = _channel_positions(rows, channels)
     n_channels = len(channels) if channels is not None else (int(rows["n_channels"].iloc[0]) if len(rows) else 0)
     if len(canonical):
@@ -300,55 +322,49 @@ def de_features(
             )
         for length in np.unique(canonical["stop"] - canonical["start"]):
             _band_weights(int(length), float(store.processing.sfreq), bands)  # fail before any read
-    shape = (len(canonical), n_channels, len(bands))
+    return channels, request, canonical, rows, positions, n_channels
 
-    if cache_dir is False:
-        features = np.empty(shape, dtype=np.float32)
-        _compute(store, rows, canonical, positions, bands, features, progress)
-    else:
-        key = _features_key(store, rows, canonical, channels, bands)
-        root = default_cache_dir() if not cache_dir or cache_dir is True else Path(cache_dir).expanduser()
-        folder = root / "features" / key
 
-        def write() -> None:
-            started = time.perf_counter()
-            temporary = folder / f".de.{os.getpid()}.tmp.npy"
-            try:
-                out = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.float32, shape=shape)
-                _compute(store, rows, canonical, positions, bands, out, progress)
-                out.flush()
-                del out
-            except BaseException:
-                temporary.unlink(missing_ok=True)
-                raise
-            os.replace(temporary, folder / "de.npy")
-            meta = {
-                "features": "differential_entropy",
-                "version": FEATURES_VERSION,
-                "fingerprint": key,
-                "store": str(store.path),
-                "processing_hash": store.processing.hash,
-                "sfreq": float(store.processing.sfreq),
-                "channels": channels,
-                "bands": [list(b) for b in bands],
-                "shape": list(shape),
-                "recordings": len(rows),
-                "build_seconds": round(time.perf_counter() - started, 3),
-            }
-            _write_meta(folder, meta)
+def _cached(store, rows, canonical, positions, channels, bands, shape, cache_dir, progress) -> np.ndarray:
+    """The features of ``canonical`` from the cache, computed and saved first when it lacks them."""
+    key = _features_key(store, rows, canonical, channels, bands)
+    root = default_cache_dir() if not cache_dir or cache_dir is True else Path(cache_dir).expanduser()
+    folder = root / "features" / key
 
-        _locked_build(folder, "meta.json", write)
-        features = np.load(folder / "de.npy", mmap_mode="r")
-        if features.shape != shape or features.dtype != np.float32:
-            raise DataError(
-                f"{folder / 'de.npy'}: {features.dtype} {features.shape}, expected float32 {shape}; delete the folder"
-            )
-        features = features.view(np.ndarray)
+    def write() -> None:
+        started = time.perf_counter()
+        temporary = folder / f".de.{os.getpid()}.tmp.npy"
+        try:
+            out = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.float32, shape=shape)
+            _compute(store, rows, canonical, positions, bands, out, progress)
+            out.flush()
+            del out
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        os.replace(temporary, folder / "de.npy")
+        meta = {
+            "features": "differential_entropy",
+            "version": FEATURES_VERSION,
+            "fingerprint": key,
+            "store": str(store.path),
+            "processing_hash": store.processing.hash,
+            "sfreq": float(store.processing.sfreq),
+            "channels": channels,
+            "bands": [list(b) for b in bands],
+            "shape": list(shape),
+            "recordings": len(rows),
+            "build_seconds": round(time.perf_counter() - started, 3),
+        }
+        write_meta(folder, meta)
 
-    index = pd.MultiIndex.from_frame(canonical).get_indexer(pd.MultiIndex.from_frame(request))
-    if len(index) == len(canonical) and np.array_equal(index, np.arange(len(canonical))):
-        return features
-    return np.ascontiguousarray(features[index])
+    locked_build(folder, "meta.json", write)
+    features = np.load(folder / "de.npy", mmap_mode="r")
+    if features.shape != shape or features.dtype != np.float32:
+        raise DataError(
+            f"{folder / 'de.npy'}: {features.dtype} {features.shape}, expected float32 {shape}; delete the folder"
+        )
+    return features.view(np.ndarray)
 
 
 def scale_with_training(features: np.ndarray, train: np.ndarray) -> np.ndarray:

@@ -2,9 +2,9 @@
 
 Every rank builds the same structured sampler from the same seed, so all ranks agree on each
 global batch; rank r reads and forwards only its share (``batch[r::world_size]``,
-:class:`ShardedBatchSampler`): each rank draws disjoint samples. The pooled features of all ranks
-are then gathered (:func:`DistributedContext.gather`, differentiable), and every rank applies the
-projection head and the contrastive loss to the whole batch, so the loss, the BatchNorm
+:class:`~emod_train.data.samplers.ShardedBatchSampler`): each rank draws disjoint samples. The
+pooled features of all ranks are then gathered (:func:`DistributedContext.gather`, differentiable),
+and every rank applies the projection head and the contrastive loss to the whole batch, so the loss, the BatchNorm
 statistics of the head and the negatives of each anchor are those of a single-process run on the
 global batch. After the backward pass :meth:`DistributedContext.reduce_gradients` sums the
 gradients of the parts that saw only the local share (backbone, pooling) and averages those of the
@@ -23,7 +23,7 @@ Launch (CPU processes use the gloo backend, CUDA devices NCCL, one device per lo
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -180,48 +180,3 @@ class _GatherRows(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         return grad[ctx.start : ctx.stop], None, None
-
-
-class ShardedBatchSampler:
-    """This rank's share of every batch of a batch sampler: ``batch[rank::world_size]``.
-
-    ``set_epoch``, ``start_batch``, ``num_batches`` and ``batch_size`` are those of the wrapped
-    sampler, so resuming mid-epoch works as in a single process.
-
-    Parameters
-    ----------
-    sampler : emod_train.data.windows batch sampler
-        Identical on every rank (same data and seed).
-    rank, world_size : int
-    """
-
-    def __init__(self, sampler, rank: int, world_size: int) -> None:
-        if not 0 <= rank < world_size:
-            raise ValueError(f"rank must be in [0, {world_size}) (got {rank})")
-        self.sampler, self.rank, self.world_size = sampler, rank, world_size
-
-    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
-        """Select the epoch and the first batch, as the wrapped sampler does."""
-        self.sampler.set_epoch(epoch, start_batch)
-
-    @property
-    def start_batch(self) -> int:
-        """First batch yielded in the current epoch."""
-        return self.sampler.start_batch
-
-    @property
-    def num_batches(self) -> int:
-        """Batches in a full epoch."""
-        return self.sampler.num_batches
-
-    @property
-    def batch_size(self) -> int:
-        """Size of the global batch."""
-        return self.sampler.batch_size
-
-    def __iter__(self) -> Iterator[list[int]]:
-        for batch in self.sampler:
-            yield list(batch)[self.rank :: self.world_size]
-
-    def __len__(self) -> int:
-        return len(self.sampler)

@@ -19,15 +19,15 @@ Outputs in ``out``::
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from emod_train.engine.runtime import environment
-from emod_train.errors import TaskError
+from emod_train.engine.settings import RunResult, Settings
 from emod_train.evaluation.finetune import METRICS, FinetuneConfig, finetune
+from emod_train.evaluation.metrics import table_head
 from emod_train.evaluation.splits import read_split, sha256_of, write_split
 
 CELL_FIELDS = ("epochs", "batch_size", "lr", "seeds", "seed", "model", "init", "method")
@@ -35,7 +35,7 @@ CELL_FIELDS = ("epochs", "batch_size", "lr", "seeds", "seed", "model", "init", "
 
 
 @dataclass
-class BenchmarkConfig:
+class BenchmarkConfig(Settings):
     """Settings of a benchmark run.
 
     Parameters
@@ -78,7 +78,7 @@ class BenchmarkConfig:
     cache_dir: str | None = None
 
     def __post_init__(self) -> None:
-        from emod_train.methods import get_method
+        from emod_train.methods.registry import get_method
 
         if not self.tasks or not self.models:
             raise ValueError("give at least one task and one model")
@@ -90,18 +90,13 @@ class BenchmarkConfig:
         if stray:
             raise ValueError(f"init given for {stray[0]}, which is not among the models")
 
-    def to_dict(self) -> dict:
-        """Plain-value form (written to leaderboard.json)."""
-        return dataclasses.asdict(self)
-
 
 @dataclass
-class BenchmarkResult:
+class BenchmarkResult(RunResult):
     """Outcome of a benchmark run.
 
     Attributes
     ----------
-    out : pathlib.Path
     cells : list of dict
         One per task and model: metrics mean and std, parameters, seconds, split hash, skipped.
     splits : dict
@@ -110,7 +105,6 @@ class BenchmarkResult:
         The leaderboard in markdown.
     """
 
-    out: Path
     cells: list[dict]
     splits: dict
     table: str
@@ -128,14 +122,7 @@ def pin_split(store, task, split_file: Path) -> str:
     TaskError
         The existing file names windows the store does not have.
     """
-    from emod_train.data.windows import window_table
-
-    present = store.recordings["corpus"].unique() if len(store.recordings) else []
-    corpus = task.select_corpus(present)
-    try:
-        windows = window_table(store, task.window, task.stride, [corpus])
-    except Exception as exc:
-        raise TaskError(f"{task.path}: {exc}") from None
+    _, windows = task.store_windows(store)
     if split_file.exists():
         read_split(split_file, windows)
         return sha256_of(split_file)
@@ -183,14 +170,8 @@ def leaderboard_table(cells: list[dict], splits: dict, config: BenchmarkConfig) 
     ]
     for task in dict.fromkeys(c["task"] for c in cells):
         rows = sorted((c for c in cells if c["task"] == task), key=lambda c: -c["mean"]["balanced_accuracy"])
-        lines += [
-            f"### {task}",
-            "",
-            f"Split `splits/{Path(splits[task]['file']).name}`, sha256 `{splits[task]['sha256']}`.",
-            "",
-            "| model | balanced accuracy | Cohen's kappa | weighted F1 | parameters | train time (s) |",
-            "| --- | --- | --- | --- | --- | --- |",
-        ]
+        note = f"Split `splits/{Path(splits[task]['file']).name}`, sha256 `{splits[task]['sha256']}`."
+        lines += table_head(task, note, ["model", "metrics", "parameters", "train time (s)"])
         for c in rows:
             values = " | ".join(f"{100 * c['mean'][m]:.2f} ± {100 * c['std'][m]:.2f}" for m in METRICS)
             lines.append(f"| {c['model']} | {values} | {c['parameters']:,} | {c['seconds']:.1f} |")

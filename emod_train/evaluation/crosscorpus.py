@@ -23,7 +23,6 @@ the pretraining runs.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import time
@@ -36,23 +35,20 @@ import torch
 import torch.nn.functional as F
 
 from emod_train.data.features import scale_with_training
-from emod_train.engine.runtime import (
-    derive_seed,
-    environment,
-    load_checkpoint,
-    progress_bar,
-    resolve_device,
-    tune_cpu_allocator,
-)
-from emod_train.errors import CheckpointError, TaskError
+from emod_train.engine.log import progress_bar
+from emod_train.engine.runtime import derive_seed, environment, prepare_device
+from emod_train.engine.settings import RunResult, Settings
+from emod_train.errors import TaskError
+from emod_train.evaluation.fit import fit
 from emod_train.evaluation.metrics import classification_metrics
-from emod_train.evaluation.tasks import Task, _natural_key, read_toml
+from emod_train.evaluation.tasks import Task, natural_key, read_toml
+from emod_train.methods.registry import get_method, pretrainable_methods
 
 PROTOCOL_FILE = Path(__file__).parent / "protocols" / "cross_corpus.toml"
 """The shipped protocol (SCMM's four directions)."""
 
-METHODS = ("scmm", "scmm_scratch", "emod", "emod_scratch")
-"""Methods the protocol can run."""
+SCRATCH = "_scratch"
+"""Suffix of a method's no-pretraining baseline (``scmm_scratch``: SCMM's encoder from a random start)."""
 
 SELECTIONS = ("first", "stratified")
 """Fine-tuning trial selections: the first trials in order, or class by class in turn."""
@@ -203,7 +199,7 @@ def subject_parts(windows: pd.DataFrame, labels: np.ndarray, protocol: Protocol)
     frame = frame[frame["_label"] >= 0]
     for subject, rows in frame.groupby("subject", sort=False):
         trial_label = rows.groupby("trial")["_label"].first()
-        trials = sorted(trial_label.index, key=lambda v: _natural_key(str(v)))
+        trials = sorted(trial_label.index, key=lambda v: natural_key(str(v)))
         finetune = _select_trials(trials, trial_label, protocol.finetune_trials, protocol.selection)
         test = [t for t in trials if t not in finetune]
         if not test:
@@ -219,7 +215,7 @@ def subject_parts(windows: pd.DataFrame, labels: np.ndarray, protocol: Protocol)
                      (("train", train), ("val", val), ("test", test))}  # fmt: skip
         positions["trials"] = {"train": train, "val": val, "test": test}
         out[str(subject)] = positions
-    return dict(sorted(out.items(), key=lambda item: _natural_key(item[0])))
+    return dict(sorted(out.items(), key=lambda item: natural_key(item[0])))
 
 
 def _select_trials(trials: list, trial_label: pd.Series, count: int, selection: str) -> list:
@@ -261,8 +257,31 @@ def finetune_class_balance(parts: dict, labels: np.ndarray, classes) -> dict:
     return {"windows": counts, "dominant": dominant, "dominant_share": share, "dominates": share > DOMINANT_SHARE}
 
 
+def protocol_methods() -> list[str]:
+    """Method names the protocol runs: every registered method with a ``cross_corpus`` hook, and its
+    ``_scratch`` baseline (the same model from a random initialisation).
+
+    Returns
+    -------
+    list of str
+        ``["emod", "emod_scratch", "scmm", "scmm_scratch"]`` with the shipped registry.
+    """
+    return [n for m in pretrainable_methods() if m.cross_corpus is not None for n in (m.name, m.name + SCRATCH)]
+
+
+def protocol_method(name: str):
+    """The registered method behind a protocol method name, and whether it is pretrained on the source.
+
+    Returns
+    -------
+    tuple of (emod_train.methods.Method, bool)
+    """
+    base = name.removesuffix(SCRATCH)
+    return get_method(base), base == name
+
+
 @dataclass
-class CrossCorpusConfig:
+class CrossCorpusConfig(Settings):
     """Settings of a cross-corpus run.
 
     Parameters
@@ -276,7 +295,7 @@ class CrossCorpusConfig:
     directions : list of str, optional
         Direction names (all of the protocol by default).
     methods : list of str
-        Of :data:`METHODS`.
+        Of :func:`protocol_methods`.
     scmm_epochs, scmm_batch_size : int
         SCMM pretraining: 200 epochs, batch 256 (the paper's).
     emod_epochs, emod_batch_size, emod_steps_per_epoch : int
@@ -320,24 +339,20 @@ class CrossCorpusConfig:
     def __post_init__(self) -> None:
         if self.selection is not None and self.selection not in SELECTIONS:
             raise ValueError(f"selection must be one of {', '.join(SELECTIONS)} (got {self.selection!r})")
-        unknown = [m for m in self.methods if m not in METHODS]
+        known = protocol_methods()
+        unknown = [m for m in self.methods if m not in known]
         if unknown or not self.methods:
-            raise ValueError(f"methods must be among {', '.join(METHODS)} (got {', '.join(self.methods) or 'none'})")
+            raise ValueError(f"methods must be among {', '.join(known)} (got {', '.join(self.methods) or 'none'})")
         if min(self.scmm_epochs, self.emod_epochs, self.finetune_epochs, self.seeds, self.finetune_batch_size) < 1:
             raise ValueError("epochs, seeds and batch sizes must be at least 1")
 
-    def to_dict(self) -> dict:
-        """Plain-value form (written to results.json)."""
-        return dataclasses.asdict(self)
-
 
 @dataclass
-class CrossCorpusResult:
+class CrossCorpusResult(RunResult):
     """Outcome of a cross-corpus run.
 
     Attributes
     ----------
-    out : pathlib.Path
     summary : pandas.DataFrame
         One row per direction and method: accuracy and macro F1 mean and std (over subjects and seeds).
     subjects : pandas.DataFrame
@@ -346,19 +361,23 @@ class CrossCorpusResult:
         The markdown results table.
     """
 
-    out: Path
     summary: pd.DataFrame
     subjects: pd.DataFrame
     table: str
 
 
 def _fit(make_model, forward, data: dict, n_classes: int, cfg: CrossCorpusConfig, seed: int, device) -> dict:
-    """Fine-tune one model on ``data["train"]``, select the epoch on ``data["val"]``, test on ``data["test"]``."""
+    """Fine-tune one model on ``data["train"]``, select the epoch on ``data["val"]``, test on ``data["test"]``.
+
+    The shared fit loop (:func:`emod_train.evaluation.fit.fit`) with Adam at a constant rate, batches
+    drawn by a numpy permutation per epoch (a last batch of one window is skipped: BatchNorm needs
+    two) and validation accuracy selecting the epoch.
+    """
     torch.manual_seed(seed)
     model = make_model().to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.finetune_lr, weight_decay=cfg.weight_decay)
     x_train, y_train = data["train"]
-    n = len(y_train)
+    x_val, y_val = data["val"]
     rng = np.random.default_rng(seed)
 
     def predict(x: torch.Tensor) -> np.ndarray:
@@ -366,31 +385,24 @@ def _fit(make_model, forward, data: dict, n_classes: int, cfg: CrossCorpusConfig
         with torch.no_grad():
             return torch.cat([forward(model, x[i : i + 256]) for i in range(0, len(x), 256)]).argmax(1).cpu().numpy()
 
-    best = {"accuracy": -1.0, "epoch": cfg.finetune_epochs, "state": None}
-    reset = getattr(getattr(model, "head", None), "reset_batch_statistics", None)
-    for epoch in range(cfg.finetune_epochs):
-        model.train()
-        if reset is not None:
-            reset()  # evaluation uses this epoch's batch statistics (see emod_train.methods.emod.model.ClassifierHead)
-        order = rng.permutation(n)
-        for start in range(0, n, cfg.finetune_batch_size):
+    def batches(epoch: int):
+        order = rng.permutation(len(y_train))
+        for start in range(0, len(order), cfg.finetune_batch_size):
             chosen = order[start : start + cfg.finetune_batch_size]
-            if len(chosen) < 2:  # BatchNorm needs two samples
-                continue
-            loss = F.cross_entropy(forward(model, x_train[chosen]), y_train[chosen])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-        x_val, y_val = data["val"]
-        if len(y_val):
-            accuracy = float((predict(x_val) == y_val.cpu().numpy()).mean())
-            if accuracy > best["accuracy"]:
-                best = {"accuracy": accuracy, "epoch": epoch + 1, "state": copy.deepcopy(model.state_dict())}
-    if best["state"] is not None:
-        model.load_state_dict(best["state"])
+            if len(chosen) >= 2:
+                yield chosen
+
+    def validate(model) -> dict | None:
+        return {"accuracy": float((predict(x_val) == y_val.cpu().numpy()).mean())} if len(y_val) else None
+
+    fitted = fit(
+        model, optimizer, batches, lambda m, chosen: F.cross_entropy(forward(m, x_train[chosen]), y_train[chosen]),
+        validate, epochs=cfg.finetune_epochs, score="accuracy",
+    )  # fmt: skip
     x_test, y_test = data["test"]
     test = classification_metrics(y_test.cpu().numpy(), predict(x_test), n_classes)
-    return {"best_epoch": best["epoch"], "val_accuracy": best["accuracy"] if len(data["val"][1]) else None, **test}
+    val_accuracy = fitted.best_val["accuracy"] if fitted.best_val is not None else None
+    return {"best_epoch": fitted.best_epoch, "val_accuracy": val_accuracy, **test}
 
 
 def _scaled(features: np.ndarray, parts: dict) -> np.ndarray:
@@ -413,92 +425,19 @@ class _Direction:
     folder: Path
 
 
-def _resumable(folder: Path, make_run):
-    """Run ``make_run(folder, resume)``, resuming an interrupted run; restart one made with other settings."""
-    import shutil
+def _direction_inputs(kind: str, store, d: _Direction, cache_dir):
+    """The target windows of a direction as a method reads them: DE features (``"de"``) or raw windows."""
+    if kind == "de":
+        from emod_train.data.features import de_features
 
-    try:
-        return make_run(folder, (folder / "last.pt").exists())
-    except CheckpointError:
-        shutil.rmtree(folder, ignore_errors=True)
-        return make_run(folder, False)
+        return np.asarray(de_features(store, d.windows, d.channels, cache_dir=cache_dir))
+    return _raw_inputs(store, d, cache_dir)
 
 
-def _scmm_models(cfg: CrossCorpusConfig, protocol: Protocol, d: _Direction, method: str, progress: bool, info: dict):
-    """``make_model`` and ``forward`` of an SCMM method (pretraining on the source first for ``scmm``)."""
-    from emod_train.methods.scmm.model import SCMMClassifier, SCMMEncoder
-    from emod_train.methods.scmm.pretrain import SCMMPretrainConfig, encoder_from_checkpoint, pretrain_scmm
-
-    pretrained = None
-    if method == "scmm":
-
-        def run(folder: Path, resume: bool):
-            settings = SCMMPretrainConfig(
-                store=cfg.store, out=str(folder), corpora=[d.source], sessions=list(protocol.source_sessions),
-                channels=d.channels, window=protocol.window, epochs=cfg.scmm_epochs, batch_size=cfg.scmm_batch_size,
-                a=d.direction.a, sigma=d.direction.sigma, t=d.direction.t, seed=cfg.seed, device=cfg.device,
-                cache_dir=cfg.cache_dir, resume=resume,
-            )  # fmt: skip
-            return pretrain_scmm(settings, progress=progress)
-
-        result = _resumable(d.folder / "scmm-pretrain", run)
-        pretrained, _ = encoder_from_checkpoint(result.checkpoint)
-        info["scmm_pretrain_loss_first_last"] = [result.epoch_losses[0], result.epoch_losses[-1]]
-    n_channels, n_classes = len(d.channels), len(d.direction.classes)
-
-    def make_model():
-        encoder = copy.deepcopy(pretrained) if pretrained is not None else SCMMEncoder(n_channels)
-        return SCMMClassifier(encoder, n_classes)
-
-    def forward(model, x):
-        return model(x)
-
-    return make_model, forward
-
-
-def _emod_models(
-    cfg: CrossCorpusConfig, protocol: Protocol, d: _Direction, method: str, progress: bool, info: dict, store, device
-):
-    """``make_model`` and ``forward`` of an EMOD method (pretraining on the source first for ``emod``)."""
-    from emod_train.evaluation.finetune import load_backbone
-    from emod_train.methods.emod.model import EMODClassifier, EMODConfig
-    from emod_train.methods.emod.pretrain import PretrainConfig, model_config_for, pretrain
-
-    checkpoint = None
-    model_config = model_config_for(store, cfg.emod_model)
-    if method == "emod":
-
-        def run(folder: Path, resume: bool):
-            settings = PretrainConfig(
-                store=cfg.store, out=str(folder), corpora=[d.source], sessions=list(protocol.source_sessions),
-                channels=d.channels, window=protocol.window, epochs=cfg.emod_epochs, batch_size=cfg.emod_batch_size,
-                steps_per_epoch=cfg.emod_steps_per_epoch, model=cfg.emod_model, seed=cfg.seed, device=cfg.device,
-                cache_dir=cfg.cache_dir, resume=resume,
-            )  # fmt: skip
-            return pretrain(settings, progress=progress)
-
-        result = _resumable(d.folder / "emod-pretrain", run)
-        checkpoint = result.checkpoint
-        model_config = EMODConfig.from_dict(load_checkpoint(checkpoint)["model_config"])
-        info["emod_pretrain_loss_first_last"] = [result.epoch_losses[0], result.epoch_losses[-1]]
-    n_classes, ids, sfreq = len(d.direction.classes), d.keep.to(device), float(store.processing.sfreq)
-
-    def make_model():
-        model = EMODClassifier(model_config, n_classes)
-        if checkpoint is not None:
-            load_backbone(model, checkpoint)
-        return model
-
-    def forward(model, x):
-        return model(x, ids.expand(x.shape[0], -1), sfreq)
-
-    return make_model, forward
-
-
-def _emod_inputs(store, d: _Direction, cache_dir) -> torch.Tensor:
+def _raw_inputs(store, d: _Direction, cache_dir) -> torch.Tensor:
     """Raw target windows on the shared channels, (n_windows, channels, samples); zeros for dropped classes."""
     from emod_train.data.cache import build_cache
-    from emod_train.data.windows import WindowDataset
+    from emod_train.data.dataset import WindowDataset
 
     positions = np.flatnonzero(d.labels >= 0)
     labelled = d.windows.iloc[positions].reset_index(drop=True)
@@ -549,7 +488,6 @@ def run_cross_corpus(config: CrossCorpusConfig, progress: bool = True) -> CrossC
         Bad protocol file, unknown direction, or a store lacking a corpus or a usable subject.
     """
     from emod_data.store import open_store
-    from emod_train.data.features import de_features
     from emod_train.engine.plots import plot_cross_corpus
 
     cfg = config
@@ -560,50 +498,26 @@ def run_cross_corpus(config: CrossCorpusConfig, progress: bool = True) -> CrossC
     unknown = [n for n in names if n not in protocol.directions]
     if unknown:
         raise TaskError(f"{protocol.path}: no direction '{unknown[0]}' (it has {', '.join(protocol.directions)})")
-    device = resolve_device(cfg.device)
-    if device.type == "cpu":
-        tune_cpu_allocator()
+    device = prepare_device(cfg.device)
     store = open_store(cfg.store)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     prepared = [_prepare(store, protocol, protocol.directions[name], out) for name in names]  # fail early
     rows, details, started = [], {}, time.perf_counter()
     for d in prepared:
-        name = d.direction.name
-        info = details[name] = {
+        info = details[d.direction.name] = {
             "source": d.source, "target": d.target, "channels": d.channels, "a": d.direction.a,
             "sigma": d.direction.sigma, "t": d.direction.t, "subjects": {s: p["trials"] for s, p in d.parts.items()},
             "selection": protocol.selection,
             "finetune_balance": finetune_class_balance(d.parts, d.labels, d.direction.classes),
         }  # fmt: skip
-        y_all = torch.from_numpy(d.labels)
-        features = raw = None
-        for method in cfg.methods:
-            if method.startswith("scmm"):
-                if features is None:
-                    features = np.asarray(de_features(store, d.windows, d.channels, cache_dir=cfg.cache_dir))
-                make_model, forward = _scmm_models(cfg, protocol, d, method, progress, info)
-            else:
-                if raw is None:
-                    raw = _emod_inputs(store, d, cfg.cache_dir)
-                make_model, forward = _emod_models(cfg, protocol, d, method, progress, info, store, device)
-            with progress_bar(progress) as bar:
-                task = bar.add_task(f"{name} {method}", total=len(d.parts) * cfg.seeds, info="") if bar else None
-                for number, (subject, part) in enumerate(d.parts.items()):
-                    x = torch.from_numpy(_scaled(features, part)) if method.startswith("scmm") else raw
-                    data = {k: (x[part[k]].to(device), y_all[part[k]].to(device)) for k in ("train", "val", "test")}
-                    for run_index in range(cfg.seeds):
-                        seed = cfg.seed + run_index
-                        fitted = _fit(
-                            make_model, forward, data, len(d.direction.classes), cfg, derive_seed(seed, number), device
-                        )
-                        rows.append({
-                            "direction": name, "method": method, "subject": subject, "seed": seed,
-                            "train_windows": len(part["train"]), "val_windows": len(part["val"]),
-                            "test_windows": len(part["test"]), **{k: v for k, v in fitted.items() if k != "confusion"},
-                        })  # fmt: skip
-                        if bar is not None:
-                            bar.update(task, advance=1, info=f"subject {subject} acc {fitted['accuracy']:.3f}")
+        inputs: dict[str, object] = {}  # per input kind, computed once per direction
+        for name in cfg.methods:
+            method, pretrained = protocol_method(name)
+            if method.inputs not in inputs:
+                inputs[method.inputs] = _direction_inputs(method.inputs, store, d, cfg.cache_dir)
+            models = method.cross_corpus(cfg, protocol, d, pretrained, progress, info, store, device)
+            rows += _method_rows(cfg, d, name, method.inputs, inputs[method.inputs], models, device, progress)
     subjects = pd.DataFrame(rows)
     summary = (
         subjects.groupby(["direction", "method"], sort=False)
@@ -629,6 +543,30 @@ def run_cross_corpus(config: CrossCorpusConfig, progress: bool = True) -> CrossC
     )  # fmt: skip
     plot_cross_corpus(summary, out / "cross_corpus.png")
     return CrossCorpusResult(out=out, summary=summary, subjects=subjects, table=table)
+
+
+def _method_rows(cfg: CrossCorpusConfig, d: _Direction, name: str, kind: str, x_all, models, device, progress) -> list:
+    """Fine-tune and test one method on every target subject and seed of a direction; one row per run."""
+    make_model, forward = models
+    y_all = torch.from_numpy(d.labels)
+    rows = []
+    with progress_bar(progress) as bar:
+        task = bar.add_task(f"{d.direction.name} {name}", total=len(d.parts) * cfg.seeds, info="") if bar else None
+        for number, (subject, part) in enumerate(d.parts.items()):
+            x = torch.from_numpy(_scaled(x_all, part)) if kind == "de" else x_all
+            data = {k: (x[part[k]].to(device), y_all[part[k]].to(device)) for k in ("train", "val", "test")}
+            for seed in range(cfg.seed, cfg.seed + cfg.seeds):
+                fitted = _fit(
+                    make_model, forward, data, len(d.direction.classes), cfg, derive_seed(seed, number), device
+                )
+                rows.append({
+                    "direction": d.direction.name, "method": name, "subject": subject, "seed": seed,
+                    "train_windows": len(part["train"]), "val_windows": len(part["val"]),
+                    "test_windows": len(part["test"]), **{k: v for k, v in fitted.items() if k != "confusion"},
+                })  # fmt: skip
+                if bar is not None:
+                    bar.update(task, advance=1, info=f"subject {subject} acc {fitted['accuracy']:.3f}")
+    return rows
 
 
 def results_table(

@@ -21,8 +21,6 @@ Outputs in ``out``::
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -33,45 +31,31 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from emod_train.data.windows import (
-    SequentialBatchSampler,
-    ShuffledBatchSampler,
-    WindowLoader,
-    channel_ids_of,
-    shared_channels,
-    window_table,
-)
+from emod_train.data.dataset import WindowLoader
+from emod_train.data.samplers import SequentialBatchSampler, ShuffledBatchSampler
+from emod_train.data.windows import channel_ids_of, shared_channels
+from emod_train.engine.checkpoints import save_checkpoint
+from emod_train.engine.log import JsonlLog, progress_bar
 from emod_train.engine.memory import checkpoint_for_budget
+from emod_train.engine.optim import set_learning_rate
 from emod_train.engine.plots import plot_confusion, plot_finetune_curves
-from emod_train.engine.runtime import (
-    JsonlLog,
-    autocast,
-    derive_seed,
-    environment,
-    grad_scaler,
-    load_checkpoint,
-    loader_workers,
-    optimizer_step,
-    progress_bar,
-    resolve_device,
-    save_checkpoint,
-    set_learning_rate,
-    tune_cpu_allocator,
-)
-from emod_train.errors import CheckpointError, TaskError
-from emod_train.evaluation.metrics import classification_metrics
+from emod_train.engine.runtime import autocast, derive_seed, environment, grad_scaler, loader_workers, prepare_device
+from emod_train.engine.settings import RunResult, Settings
+from emod_train.evaluation.fit import fit
+from emod_train.evaluation.metrics import classification_metrics, table_head
 from emod_train.evaluation.splits import read_split
 from emod_train.evaluation.tasks import Task, load_task
-from emod_train.methods import TaskShape, get_method
-from emod_train.methods.emod.model import EMODBackbone, EMODClassifier, count_parameters
+from emod_train.methods import TaskShape
+from emod_train.methods.emod.model import EMODBackbone, count_parameters
 from emod_train.methods.inputs import task_datasets
+from emod_train.methods.registry import get_method
 
 METRICS = ("balanced_accuracy", "kappa", "weighted_f1")
 """Test metrics reported, in table order."""
 
 
 @dataclass
-class FinetuneConfig:
+class FinetuneConfig(Settings):
     """Settings of a fine-tuning run (defaults: the paper's).
 
     Parameters
@@ -144,7 +128,7 @@ class FinetuneConfig:
     max_memory: float | None = None
 
     def __post_init__(self) -> None:
-        from emod_train.methods import get_method
+        from emod_train.methods.registry import get_method
 
         if not get_method(self.method).pretrainable:
             if self.init is not None:
@@ -157,18 +141,13 @@ class FinetuneConfig:
         if self.head not in ("mlp", "linear"):
             raise ValueError(f"head must be 'mlp' or 'linear' (got {self.head!r})")
 
-    def to_dict(self) -> dict:
-        """Plain-value form (written to results.json)."""
-        return dataclasses.asdict(self)
-
 
 @dataclass
-class FinetuneResult:
+class FinetuneResult(RunResult):
     """Outcome of a fine-tuning run over all seeds.
 
     Attributes
     ----------
-    out : pathlib.Path
     task : Task
     runs : list of dict
         Per seed: ``seed``, ``best_epoch``, ``val`` and ``test`` metric dicts.
@@ -178,7 +157,6 @@ class FinetuneResult:
         The results table in markdown.
     """
 
-    out: Path
     task: Task
     runs: list[dict]
     mean: dict
@@ -205,33 +183,10 @@ def evaluate(model, loader, device, sfreq: float, n_classes: int, amp: bool = Tr
     return classification_metrics(y_true, y_pred, n_classes)
 
 
-def load_backbone(model: EMODClassifier, path: str | Path) -> dict:
-    """Copy a pretraining checkpoint's backbone weights into ``model`` (strict).
-
-    Raises
-    ------
-    CheckpointError
-        The checkpoint's backbone does not match the model.
-    """
-    state = load_checkpoint(path)
-    try:
-        model.backbone.load_state_dict(state["backbone"])
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path}: backbone does not fit the model ({first})") from None
-    return state
-
-
 def results_table(task: Task, runs: list[dict], mean: dict, std: dict, label: str) -> str:
     """Markdown table of test metrics (percent) per seed and mean +- std."""
-    lines = [
-        f"### {task.title}",
-        "",
-        f"{label}; test metrics in %, model selected on validation kappa.",
-        "",
-        "| seed | best epoch | balanced accuracy | Cohen's kappa | weighted F1 |",
-        "| --- | --- | --- | --- | --- |",
-    ]
+    note = f"{label}; test metrics in %, model selected on validation kappa."
+    lines = table_head(task.title, note, ["seed", "best epoch", "metrics"])
     for run in runs:
         values = " | ".join(f"{100 * run['test'][m]:.2f}" for m in METRICS)
         lines.append(f"| {run['seed']} | {run['best_epoch']} | {values} |")
@@ -260,6 +215,133 @@ def task_shape(store, corpus: str, parts: dict[str, pd.DataFrame], n_classes: in
     )
 
 
+def _task_windows(cfg: FinetuneConfig, task: Task, store) -> tuple[str, pd.DataFrame, dict[str, pd.DataFrame]]:
+    """The corpus serving the task, its windows on the store and their train / val / test parts.
+
+    Raises
+    ------
+    TaskError
+        A store that cannot serve the task.
+    """
+    corpus, windows = task.store_windows(store)
+    parts = read_split(cfg.splits, windows) if cfg.splits else task.split(windows)
+    return corpus, windows, parts
+
+
+@dataclass
+class _Job:
+    """What every seed of a fine-tuning run shares."""
+
+    cfg: FinetuneConfig
+    task: Task
+    built: object
+    datasets: dict
+    eval_loaders: dict
+    device: torch.device
+    sfreq: float
+    workers: int
+    backbone_lr_scale: float
+    n_channels: int
+
+
+def _optimizer(job: _Job, model) -> torch.optim.Adam:
+    """Adam with the backbone at ``backbone_lr_scale`` times the head's rate (empty groups left out)."""
+    cfg = job.cfg
+    groups = [
+        {"params": list(model.backbone.parameters()), "base_lr": cfg.lr * job.backbone_lr_scale},
+        {"params": list(model.head.parameters()), "base_lr": cfg.lr},
+    ]
+    return torch.optim.Adam([g for g in groups if g["params"]], lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def _run_seed(job: _Job, seed: int, run_dir: Path, bar) -> tuple[dict, list[dict], object, torch.nn.Module]:
+    """Fit, select on validation and test once with one seed.
+
+    Returns the run (seed, best epoch, val and test metrics), its history, the memory plan and the model.
+    """
+    cfg, task, device, sfreq = job.cfg, job.task, job.device, job.sfreq
+    log = JsonlLog(run_dir / "metrics.jsonl", truncate=True)
+    torch.manual_seed(seed)
+    model = job.built.make()
+    model.to(device)
+    plan = None
+    if isinstance(model.backbone, EMODBackbone):  # activation checkpointing is the EMOD backbone's
+        plan = checkpoint_for_budget(
+            model.backbone, cfg.batch_size, job.n_channels, round(task.window * sfreq), sfreq, cfg.max_memory,
+            count_parameters(model.head),
+        )  # fmt: skip
+    optimizer = _optimizer(job, model)
+    n_train = len(job.datasets["train"])
+    # drop a last batch only when it would hold a single window (BatchNorm needs two)
+    sampler = ShuffledBatchSampler(n_train, cfg.batch_size, seed, drop_last=n_train % cfg.batch_size == 1)
+    loader = WindowLoader(job.datasets["train"], sampler, job.workers, pin_memory=device.type == "cuda")
+    total_steps = cfg.epochs * sampler.num_batches
+    history: list[dict] = []
+    task_bar = bar.add_task(f"{task.name} seed {seed}", total=cfg.epochs, info="") if bar is not None else None
+
+    def batches(epoch: int):
+        sampler.set_epoch(epoch)
+        return loader
+
+    def loss_of(model, batch) -> torch.Tensor:
+        batch = batch.to(device, non_blocking=True)
+        with autocast(device, cfg.amp):
+            logits = torch.cat([model(p.x, p.channel_ids, sfreq) for p in batch.parts])
+        return F.cross_entropy(logits.float(), batch.labels, label_smoothing=cfg.label_smoothing)
+
+    def on_epoch(epoch: int, train_loss: float, val: dict, best: dict) -> None:
+        record = {
+            "epoch": epoch, "train_loss": train_loss, "val_kappa": val["kappa"],
+            "val_balanced_accuracy": val["balanced_accuracy"], "val_weighted_f1": val["weighted_f1"],
+            "lr": optimizer.param_groups[-1]["lr"],
+        }  # fmt: skip
+        log.write(kind="epoch", **record)
+        history.append(record)
+        if bar is not None:
+            info = f"loss {train_loss:.3f} val kappa {val['kappa']:.3f} (best {best['kappa']:.3f})"
+            bar.update(task_bar, advance=1, info=info)
+
+    fitted = fit(
+        model, optimizer, batches, loss_of,
+        lambda m: evaluate(m, job.eval_loaders["val"], device, sfreq, task.n_classes, cfg.amp),
+        epochs=cfg.epochs, score="kappa", scaler=grad_scaler(device, cfg.amp), grad_clip=cfg.grad_clip,
+        schedule=lambda opt, step: set_learning_rate(opt, step, total_steps, cfg.min_lr),
+        step_seed=lambda step: derive_seed(seed, step), on_epoch=on_epoch,
+    )  # fmt: skip
+    test = evaluate(model, job.eval_loaders["test"], device, sfreq, task.n_classes, cfg.amp)
+    log.write(kind="test", best_epoch=fitted.best_epoch, **{k: v for k, v in test.items() if k != "confusion"})
+    save_checkpoint(
+        run_dir / "best.pt",
+        {
+            "kind": "finetune", "method": cfg.method, "model_config": job.built.config,
+            "backbone": model.backbone.state_dict(), "head": model.head.state_dict(), "task": task.to_dict(),
+            "epoch": fitted.best_epoch, "sfreq": sfreq, "head_kind": cfg.head,
+        },
+    )  # fmt: skip
+    run = {"seed": seed, "best_epoch": fitted.best_epoch, "val": fitted.best_val, "test": test}
+    return run, history, plan, model
+
+
+def _prepare_job(cfg: FinetuneConfig, store, task: Task, corpus: str, windows, parts, device) -> _Job:
+    """Build the method's classifier factory, the datasets and the evaluation loaders of a run."""
+    method = get_method(cfg.method)
+    built = method.prepare(store, task_shape(store, corpus, parts, task.n_classes), cfg.model, cfg.init,
+                           {"dropout": cfg.dropout, "kind": cfg.head})  # fmt: skip
+    channels = built.config.get("channels") or shared_channels(store, [corpus])
+    datasets = task_datasets(method.inputs, store, parts, channels, cfg.cache, cfg.cache_dir)
+    workers = loader_workers(cfg.workers, device)
+    eval_loaders = {
+        k: WindowLoader(datasets[k], SequentialBatchSampler(len(datasets[k]), cfg.eval_batch_size), workers,
+                        pin_memory=device.type == "cuda")
+        for k in ("val", "test")
+    }  # fmt: skip
+    scale = cfg.backbone_lr_scale if built.backbone_lr_scale is None else built.backbone_lr_scale
+    return _Job(
+        cfg, task, built, datasets, eval_loaders, device, float(store.processing.sfreq), workers, scale,
+        int(windows["n_channels"].max()),
+    )  # fmt: skip
+
+
 def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
     """Fine-tune and evaluate on a task, over one or more seeds.
 
@@ -285,32 +367,10 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
 
     cfg = config
     task = load_task(cfg.task)
-    device = resolve_device(cfg.device)
-    if device.type == "cpu":
-        tune_cpu_allocator()
+    device = prepare_device(cfg.device)
     store = open_store(cfg.store)
-    sfreq = float(store.processing.sfreq)
-    present = store.recordings["corpus"].unique() if len(store.recordings) else []
-    corpus = task.select_corpus(present)
-    try:
-        windows = window_table(store, task.window, task.stride, [corpus])
-    except Exception as exc:
-        raise TaskError(f"{task.path}: {exc}") from None
-    parts = read_split(cfg.splits, windows) if cfg.splits else task.split(windows)
-    method = get_method(cfg.method)
-    built = method.prepare(store, task_shape(store, corpus, parts, task.n_classes), cfg.model, cfg.init,
-                           {"dropout": cfg.dropout, "kind": cfg.head})  # fmt: skip
-    channels = built.config.get("channels") or shared_channels(store, [corpus])
-    datasets = task_datasets(method.inputs, store, parts, channels, cfg.cache, cfg.cache_dir)
-    backbone_lr_scale = cfg.backbone_lr_scale if built.backbone_lr_scale is None else built.backbone_lr_scale
-    workers = loader_workers(cfg.workers, device)
-    pin = device.type == "cuda"
-    eval_loaders = {
-        k: WindowLoader(
-            datasets[k], SequentialBatchSampler(len(datasets[k]), cfg.eval_batch_size), workers, pin_memory=pin
-        )
-        for k in ("val", "test")
-    }
+    corpus, windows, parts = _task_windows(cfg, task, store)
+    job = _prepare_job(cfg, store, task, corpus, windows, parts, device)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     label = f"init from {cfg.init}" if cfg.init else "from scratch (no pretraining)"
@@ -319,120 +379,24 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
     runs, histories = [], {}
     started = time.perf_counter()
     with progress_bar(progress) as bar:
-        for run_index in range(cfg.seeds):
-            seed = cfg.seed + run_index
-            run_dir = out / f"seed-{seed}"
-            log = JsonlLog(run_dir / "metrics.jsonl", truncate=True)
-            torch.manual_seed(seed)
-            model = built.make()
-            model.to(device)
-            plan = None
-            if isinstance(model.backbone, EMODBackbone):  # activation checkpointing is the EMOD backbone's
-                plan = checkpoint_for_budget(
-                    model.backbone, cfg.batch_size, int(windows["n_channels"].max()), round(task.window * sfreq),
-                    sfreq, cfg.max_memory, count_parameters(model.head),
-                )  # fmt: skip
-            groups = [
-                {"params": list(model.backbone.parameters()), "base_lr": cfg.lr * backbone_lr_scale},
-                {"params": list(model.head.parameters()), "base_lr": cfg.lr},
-            ]
-            groups = [g for g in groups if g["params"]]
-            reset_head = getattr(model.head, "reset_batch_statistics", None)
-            optimizer = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-            scaler = grad_scaler(device, cfg.amp)
-            n_train = len(datasets["train"])
-            # drop a last batch only when it would hold a single window (BatchNorm needs two)
-            sampler = ShuffledBatchSampler(n_train, cfg.batch_size, seed, drop_last=n_train % cfg.batch_size == 1)
-            loader = WindowLoader(datasets["train"], sampler, workers, pin_memory=pin)
-            total_steps = cfg.epochs * sampler.num_batches
-            best = {"kappa": -np.inf, "epoch": 0, "state": None, "val": None}
-            history, step = [], 0
-            task_bar = None
-            if bar is not None:
-                task_bar = bar.add_task(f"{task.name} seed {seed}", total=cfg.epochs, info="")
-            for epoch in range(cfg.epochs):
-                sampler.set_epoch(epoch)
-                model.train()
-                if reset_head is not None:
-                    reset_head()  # evaluation uses this epoch's batch statistics
-                losses = []
-                for batch in loader:
-                    batch = batch.to(device, non_blocking=True)
-                    set_learning_rate(optimizer, step, total_steps, cfg.min_lr)
-                    torch.manual_seed(derive_seed(seed, step))
-                    with autocast(device, cfg.amp):
-                        logits = torch.cat([model(p.x, p.channel_ids, sfreq) for p in batch.parts])
-                    loss = F.cross_entropy(logits.float(), batch.labels, label_smoothing=cfg.label_smoothing)
-                    optimizer_step(loss, optimizer, scaler, model.parameters(), cfg.grad_clip)
-                    losses.append(float(loss.detach()))
-                    step += 1
-                val = evaluate(model, eval_loaders["val"], device, sfreq, task.n_classes, cfg.amp)
-                record = {
-                    "epoch": epoch + 1,
-                    "train_loss": float(np.mean(losses)) if losses else float("nan"),
-                    "val_kappa": val["kappa"],
-                    "val_balanced_accuracy": val["balanced_accuracy"],
-                    "val_weighted_f1": val["weighted_f1"],
-                    "lr": optimizer.param_groups[-1]["lr"],
-                }
-                log.write(kind="epoch", **record)
-                history.append(record)
-                if val["kappa"] > best["kappa"]:
-                    best = {
-                        "kappa": val["kappa"],
-                        "epoch": epoch + 1,
-                        "state": copy.deepcopy(model.state_dict()),
-                        "val": val,
-                    }
-                if bar is not None:
-                    bar.update(
-                        task_bar, advance=1,
-                        info=f"loss {record['train_loss']:.3f} val kappa {val['kappa']:.3f} (best {best['kappa']:.3f})",
-                    )  # fmt: skip
-            model.load_state_dict(best["state"])
-            test = evaluate(model, eval_loaders["test"], device, sfreq, task.n_classes, cfg.amp)
-            log.write(kind="test", best_epoch=best["epoch"], **{k: v for k, v in test.items() if k != "confusion"})
-            save_checkpoint(
-                run_dir / "best.pt",
-                {
-                    "kind": "finetune",
-                    "method": cfg.method,
-                    "model_config": built.config,
-                    "backbone": model.backbone.state_dict(),
-                    "head": model.head.state_dict(),
-                    "task": task.to_dict(),
-                    "epoch": best["epoch"],
-                    "sfreq": sfreq,
-                    "head_kind": cfg.head,
-                },
-            )
-            runs.append({"seed": seed, "best_epoch": best["epoch"], "val": best["val"], "test": test})
-            histories[seed] = history
+        for seed in range(cfg.seed, cfg.seed + cfg.seeds):
+            run, histories[seed], plan, model = _run_seed(job, seed, out / f"seed-{seed}", bar)
+            runs.append(run)
     mean = {m: float(np.mean([r["test"][m] for r in runs])) for m in METRICS}
     std = {m: float(np.std([r["test"][m] for r in runs])) for m in METRICS}
     table = results_table(task, runs, mean, std, label)
     confusion = np.sum([np.asarray(r["test"]["confusion"]) for r in runs], axis=0)
     summary = {
-        "task": task.to_dict(),
-        "corpus": corpus,
-        "init": cfg.init,
-        "from_scratch": cfg.from_scratch,
-        "config": cfg.to_dict(),
-        "method": cfg.method,
-        "model_config": built.config,
+        "task": task.to_dict(), "corpus": corpus, "init": cfg.init, "from_scratch": cfg.from_scratch,
+        "config": cfg.to_dict(), "method": cfg.method, "model_config": job.built.config,
         "parameters": count_parameters(model),
         "parameters_backbone_without_embedding": count_parameters(model.backbone, exclude_embedding=True),
         "windows": {k: len(parts[k]) for k in parts},
         "subjects": {k: sorted(map(str, parts[k]["subject"].unique())) for k in parts},
-        "runs": runs,
-        "mean": mean,
-        "std": std,
-        "confusion_sum": confusion.tolist(),
+        "runs": runs, "mean": mean, "std": std, "confusion_sum": confusion.tolist(),
         "memory_plan": plan.describe() if plan is not None else None,
-        "seconds": round(time.perf_counter() - started, 1),
-        "device": str(device),
-        "environment": environment(),
-    }
+        "seconds": round(time.perf_counter() - started, 1), "device": str(device), "environment": environment(),
+    }  # fmt: skip
     (out / "results.json").write_text(json.dumps(summary, indent=1, default=str))
     (out / "results.md").write_text(table)
     plot_confusion(confusion, list(task.classes), out / "confusion.png", f"{task.name}: test, {len(runs)} seed(s)")

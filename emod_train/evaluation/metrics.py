@@ -90,3 +90,26 @@ def classification_metrics(y_true, y_pred, n_classes: int) -> dict:
         "accuracy": float(np.trace(cm) / total) if total else float("nan"),
         "confusion": cm.tolist(),
     }
+
+
+METRIC_TITLES = {"balanced_accuracy": "balanced accuracy", "kappa": "Cohen's kappa", "weighted_f1": "weighted F1"}
+"""Column titles of the reported test metrics, in table order."""
+
+
+def table_head(title: str, note: str, columns: list[str]) -> list[str]:
+    """The first lines of a markdown results section: a ``###`` title, a note, the header and its rule.
+
+    Parameters
+    ----------
+    title : str
+    note : str
+        One paragraph under the title.
+    columns : list of str
+        Column titles; ``"metrics"`` stands for the :data:`METRIC_TITLES` columns.
+
+    Returns
+    -------
+    list of str
+    """
+    names = [n for c in columns for n in (METRIC_TITLES.values() if c == "metrics" else [c])]
+    return [f"### {title}", "", note, "", "| " + " | ".join(names) + " |", "|" + " --- |" * len(names)]

@@ -52,7 +52,8 @@ def available_tasks() -> list[str]:
     return sorted(p.stem for p in TASK_DIR.glob("*.toml"))
 
 
-def _natural_key(text: str) -> tuple:
+def natural_key(text: str) -> tuple:
+    """Sort key comparing digit runs as numbers (``s2`` before ``s10``); any value is compared as its text."""
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", str(text)) if p != "")
 
 
@@ -183,6 +184,24 @@ class Task:
             f"(it holds {', '.join(sorted(present)) or 'nothing'})"
         )
 
+    def store_windows(self, store) -> tuple[str, pd.DataFrame]:
+        """The corpus of a store that serves the task, and its windows (:func:`~emod_train.data.windows.window_table`).
+
+        Raises
+        ------
+        TaskError
+            The store holds none of the task's corpora, or cannot cut its windows.
+        """
+        from emod_train.data.windows import window_table
+
+        present = store.recordings["corpus"].unique() if len(store.recordings) else []
+        corpus = self.select_corpus(present)
+        try:
+            windows = window_table(store, self.window, self.stride, [corpus])
+        except Exception as exc:
+            raise TaskError(f"{self.path}: {exc}") from None
+        return corpus, windows
+
     def labels(self, windows: pd.DataFrame) -> np.ndarray:
         """Class index of each window, -1 for a class outside the task.
 
@@ -221,7 +240,7 @@ class Task:
             column = windows["subject"].astype(str)
             values = {k: set(map(str, getattr(self, k))) for k in SPLITS}
             if self.counts:
-                subjects = sorted(column.unique(), key=_natural_key)
+                subjects = sorted(column.unique(), key=natural_key)
                 try:
                     counts = proportional_counts(len(subjects), list(self.counts))
                 except ValueError:
@@ -232,12 +251,9 @@ class Task:
                 edges = np.cumsum([0, *counts])
                 values = {k: set(subjects[edges[i] : edges[i + 1]]) for i, k in enumerate(SPLITS)}
         masks = {k: column.isin(values[k]).to_numpy() for k in SPLITS}
-        for k in SPLITS:
-            if not masks[k].any():
-                raise TaskError(
-                    f"{self.path}: no {self.window:g} s window falls in the {k} part "
-                    f"({self.split_by} {sorted(values[k], key=_natural_key) if values[k] else 'none'})"
-                )
+        for k in (k for k in SPLITS if not masks[k].any()):
+            shown = sorted(values[k], key=natural_key) if values[k] else "none"
+            raise TaskError(f"{self.path}: no {self.window:g} s window falls in the {k} part ({self.split_by} {shown})")
         return masks
 
     def split(self, windows: pd.DataFrame) -> dict[str, pd.DataFrame]:

@@ -1,4 +1,4 @@
-"""Method registry: every model that fine-tunes on a task, under one name.
+"""Methods: every model that fine-tunes on a task, under one name (the registry is :mod:`emod_train.methods.registry`).
 
 A :class:`Method` bundles what the fine-tuning loop and the benchmark need to know about a model:
 its option dataclass, a builder of the task classifier, its pretraining step (or None), the kind
@@ -9,7 +9,7 @@ models (short names such as ``eegnet`` plus ``braindecode:<ClassName>`` for any 
 installed braindecode).
 
 Every classifier a method builds follows one contract: ``forward(x, channel_ids, sfreq)`` maps a
-sub-batch (:class:`emod_train.data.windows.SubBatch` fields) to ``(B, n_classes)`` logits, and it has two
+sub-batch (:class:`emod_train.data.dataset.SubBatch` fields) to ``(B, n_classes)`` logits, and it has two
 sub-modules ``backbone`` and ``head`` (the fine-tuning loop gives them separate learning rates;
 ``head.reset_batch_statistics()`` is called at each epoch start when the head has it).
 """
@@ -18,8 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-from emod_train.errors import TaskError
 
 INPUT_KINDS = ("raw", "de")
 """Input kinds: raw µV windows, or differential-entropy features of the same windows."""
@@ -94,7 +92,15 @@ class Method:
         overrides, ``init`` a pretraining checkpoint or None and ``head`` a dict with the head
         ``dropout`` and ``kind``.
     pretrain : callable or None
-        The pretraining entry point (``None``: trained from scratch only).
+        The pretraining entry point, ``pretrain(config, progress) -> result`` (``None``: trained
+        from scratch only); the result has ``checkpoint`` and a one-line ``summary()``.
+    pretrain_config : type or None
+        The dataclass of the pretraining settings (``emod-train pretrain`` builds it from the
+        options given; the CLI's defaults are its defaults).
+    cross_corpus : callable or None
+        ``cross_corpus(cfg, protocol, direction, pretrained, progress, info, store, device) ->
+        (make_model, forward)``: the method in the cross-corpus protocol
+        (:mod:`emod_train.evaluation.crosscorpus`); None: not part of it.
     family : str
         ``emod_train`` or ``braindecode``.
     """
@@ -105,6 +111,8 @@ class Method:
     options: type
     prepare: Callable
     pretrain: Callable | None = None
+    pretrain_config: type | None = None
+    cross_corpus: Callable | None = None
     family: str = "emod_train"
     extra: dict = field(default_factory=dict, compare=False)
 
@@ -112,39 +120,6 @@ class Method:
     def pretrainable(self) -> bool:
         """Whether the method has a pretraining step (and so accepts ``init``)."""
         return self.pretrain is not None
-
-
-def available_methods() -> list[Method]:
-    """Registered methods in listing order: EMOD, SCMM, then braindecode's short names.
-
-    Returns
-    -------
-    list of Method
-    """
-    from emod_train.methods import braindecode_models, native
-
-    return [*native.methods(), *braindecode_models.methods()]
-
-
-def get_method(name: str) -> Method:
-    """The method registered under ``name`` (``braindecode:<ClassName>`` builds one on demand).
-
-    Raises
-    ------
-    TaskError
-        Unknown name (the message lists the registered ones).
-    """
-    from emod_train.methods import braindecode_models, native
-
-    for method in native.methods():  # without importing braindecode
-        if method.name == name:
-            return method
-    if name.startswith("braindecode:"):
-        return braindecode_models.method_for_class(name.partition(":")[2])
-    known = {m.name: m for m in available_methods()}
-    if name not in known:
-        raise TaskError(f"unknown model {name!r}; registered: {', '.join(known)} (or braindecode:<ClassName>)")
-    return known[name]
 
 
 def parse_options(text: str | None) -> dict:
@@ -202,7 +177,7 @@ def convert_options(options: dict, defaults: dict, where: str) -> dict:
             elif isinstance(default, float):
                 out[key] = float(value)
             elif default is None:
-                out[key] = _number(value)
+                out[key] = parse_number(value)
             else:
                 out[key] = value
         except ValueError:
@@ -210,7 +185,8 @@ def convert_options(options: dict, defaults: dict, where: str) -> dict:
     return out
 
 
-def _number(text: str):
+def parse_number(text: str):
+    """``"3"`` -> 3, ``"0.5"`` -> 0.5, anything else stays the string."""
     for kind in (int, float):
         try:
             return kind(text)

@@ -145,7 +145,7 @@ class BraindecodeClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor, channel_ids: torch.Tensor, sfreq: float | None = None) -> torch.Tensor:
         """(B, C, T) µV -> (B, n_classes) logits."""
-        from emod_train.data.windows import SubBatch
+        from emod_train.data.dataset import SubBatch
         from emod_train.methods.emod.model import normalize_input
 
         if channel_ids.shape[1] != len(self.keep) or not bool((channel_ids == self.keep).all()):
@@ -179,11 +179,11 @@ def _constructor_args(cls, shape: TaskShape, settings: dict, kwargs: dict) -> di
 
 def _prepare(options: BraindecodeOptions):
     def prepare(store, shape: TaskShape, overrides: dict, init: str | None, head: dict) -> Built:
-        from emod_train.methods import _number
+        from emod_train.methods import parse_number
 
         if init is not None:
             raise ValueError(f"braindecode:{options.class_name} has no pretraining; it trains from scratch (no init)")
-        extra = {k: _number(v) if isinstance(v, str) else v for k, v in overrides.items()}
+        extra = {k: parse_number(v) if isinstance(v, str) else v for k, v in overrides.items()}
         input_norm = str(extra.pop("input_norm", options.input_norm))
         cls = getattr(_models_module(), options.class_name)
         settings = {**options.settings, **ADAPT.get(options.class_name, lambda _: {})(shape)}

@@ -1,7 +1,7 @@
 """Task inputs per method input kind: raw windows or DE features, as datasets the loaders read.
 
-Both kinds yield :class:`emod_train.data.windows.Batch` objects, so one fine-tuning loop serves every method:
-``raw`` is :class:`emod_train.data.windows.WindowDataset` (read through the signal cache), ``de`` is
+Both kinds yield :class:`emod_train.data.dataset.Batch` objects, so one fine-tuning loop serves every method:
+``raw`` is :class:`emod_train.data.dataset.WindowDataset` (read through the signal cache), ``de`` is
 :class:`FeatureDataset` (the differential-entropy features of the same windows, min-max scaled per
 feature column with the training part's minimum and maximum only: no validation or test data).
 """
@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from emod_train.data.windows import Batch, SubBatch
+from emod_train.data.dataset import Batch, SubBatch
 
 
 class FeatureDataset:
-    """Precomputed per-window features as a dataset of :class:`~emod_train.data.windows.Batch` es.
+    """Precomputed per-window features as a dataset of :class:`~emod_train.data.dataset.Batch` es.
 
     Parameters
     ----------
@@ -75,7 +75,7 @@ def task_datasets(
     """
     if inputs == "raw":
         from emod_train.data.cache import build_cache
-        from emod_train.data.windows import WindowDataset
+        from emod_train.data.dataset import WindowDataset
 
         everything = pd.concat(list(parts.values()), ignore_index=True)
         signal_cache = build_cache(store, everything, cache_dir) if cache else None

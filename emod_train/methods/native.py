@@ -23,8 +23,7 @@ def _emod_prepare(store, shape: TaskShape, options: dict, init: str | None, head
     With ``init`` the checkpoint's configuration is used and only ``dropout`` (the backbone's) may
     be overridden, as the released code raises it from 0.1 in pretraining to 0.25 in fine-tuning.
     """
-    from emod_train.engine.runtime import load_checkpoint
-    from emod_train.evaluation.finetune import load_backbone
+    from emod_train.engine.checkpoints import load_backbone, load_checkpoint
     from emod_train.methods.emod.model import EMODClassifier, EMODConfig
     from emod_train.methods.emod.pretrain import model_config_for
 
@@ -125,41 +124,19 @@ def _scmm_prepare(store, shape: TaskShape, options: dict, init: str | None, head
     return Built(config=config, make=make, backbone_lr_scale=None)
 
 
-def _pretrain_emod(config, progress: bool = True):
-    from emod_train.methods.emod.pretrain import pretrain
-
-    return pretrain(config, progress=progress)
-
-
-def _pretrain_scmm(config, progress: bool = True):
-    from emod_train.methods.scmm.pretrain import pretrain_scmm
-
-    return pretrain_scmm(config, progress=progress)
-
-
-def _emod_options():
-    from emod_train.methods.emod.model import EMODConfig
-
-    return EMODConfig
-
-
 def methods() -> list[Method]:
     """EMOD and SCMM as registry entries."""
+    from emod_train.methods.emod.model import EMODConfig
+    from emod_train.methods.emod.pretrain import PretrainConfig, pretrain
+    from emod_train.methods.emod.transfer import cross_corpus_models as emod_transfer
+    from emod_train.methods.scmm.pretrain import SCMMPretrainConfig, pretrain_scmm
+    from emod_train.methods.scmm.transfer import cross_corpus_models as scmm_transfer
+
+    emod = "EMOD: triple-domain encoder + spatial-temporal transformer on raw windows (any channels)"
+    scmm = "SCMM: convolutional encoder on differential-entropy features of the windows"
     return [
-        Method(
-            name="emod",
-            description="EMOD: triple-domain encoder + spatial-temporal transformer on raw windows (any channels)",
-            inputs="raw",
-            options=_emod_options(),
-            prepare=_emod_prepare,
-            pretrain=_pretrain_emod,
-        ),
-        Method(
-            name="scmm",
-            description="SCMM: convolutional encoder on differential-entropy features of the windows",
-            inputs="de",
-            options=SCMMOptions,
-            prepare=_scmm_prepare,
-            pretrain=_pretrain_scmm,
-        ),
-    ]
+        Method(name="emod", description=emod, inputs="raw", options=EMODConfig, prepare=_emod_prepare,
+               pretrain=pretrain, pretrain_config=PretrainConfig, cross_corpus=emod_transfer),
+        Method(name="scmm", description=scmm, inputs="de", options=SCMMOptions, prepare=_scmm_prepare,
+               pretrain=pretrain_scmm, pretrain_config=SCMMPretrainConfig, cross_corpus=scmm_transfer),
+    ]  # fmt: skip

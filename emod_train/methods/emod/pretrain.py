@@ -16,48 +16,37 @@ Outputs in ``out``::
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
 from emod_train.data.cache import build_cache
-from emod_train.data.windows import (
-    SAMPLER_MODES,
-    StructuredBatchSampler,
-    WindowDataset,
-    WindowLoader,
-    channel_ids_of,
-    window_table,
-)
-from emod_train.engine.distributed import DistributedContext, ShardedBatchSampler, context_from_environment
+from emod_train.data.dataset import WindowDataset, WindowLoader
+from emod_train.data.samplers import ShardedBatchSampler
+from emod_train.data.windows import channel_ids_of, window_table
+from emod_train.engine.checkpoints import RunFolder
+from emod_train.engine.distributed import DistributedContext, context_from_environment
+from emod_train.engine.log import progress_bar
 from emod_train.engine.memory import checkpoint_for_budget
-from emod_train.engine.plots import plot_loss_curves
+from emod_train.engine.optim import optimizer_step, set_learning_rate
 from emod_train.engine.runtime import (
-    JsonlLog,
     autocast,
-    checked_run_folder,
     derive_seed,
     environment,
     grad_scaler,
     loader_workers,
-    optimizer_step,
-    progress_bar,
+    prepare_device,
     resolve_device,
-    resume_state,
-    save_checkpoint,
-    set_learning_rate,
-    tune_cpu_allocator,
 )
+from emod_train.engine.settings import PretrainingResult, Settings
 from emod_train.errors import DataError
 from emod_train.methods.emod.augment import augment
 from emod_train.methods.emod.loss import D_MAX_PAPER, HARD_POSITIVES, LOSS_MODES, TEMPERATURE, emod_loss
 from emod_train.methods.emod.model import EMODBackbone, EMODConfig, ProjectionHead, count_parameters
+from emod_train.methods.emod.sampler import SAMPLER_MODES, StructuredBatchSampler
 
 # fields that must match to resume a run (others, such as epochs or workers, may change)
 RESUME_FIELDS = (
@@ -67,7 +56,7 @@ RESUME_FIELDS = (
 
 
 @dataclass
-class PretrainConfig:
+class PretrainConfig(Settings):
     """Settings of a pretraining run (defaults: the paper's).
 
     Parameters
@@ -96,7 +85,7 @@ class PretrainConfig:
         Projection-head BatchNorm over the whole batch (default), or per corpus sub-batch (the
         released code).
     sampler : {"skip", "released"}
-        Structured sampler mode (:class:`~emod_train.data.windows.StructuredBatchSampler`): skip regions a
+        Structured sampler mode (:class:`~emod_train.methods.emod.sampler.StructuredBatchSampler`): skip regions a
         corpus lacks (default), or the released code's (an empty region is filled from the next
         one; with ``rounds`` unset, 4 rounds: 36 windows per corpus and batch).
     steps_per_epoch : int, optional
@@ -192,23 +181,13 @@ class PretrainConfig:
         if self.window <= 0:
             raise ValueError(f"window must be positive (got {self.window})")
 
-    def to_dict(self) -> dict:
-        """Plain-value form (written to config.json and checkpoints)."""
-        return dataclasses.asdict(self)
-
 
 @dataclass
-class PretrainResult:
+class PretrainResult(PretrainingResult):
     """What a pretraining run produced.
 
     Attributes
     ----------
-    out : pathlib.Path
-        Output folder.
-    checkpoint : pathlib.Path
-        ``last.pt``.
-    epoch_losses : list of float
-        Mean loss of each epoch (of the whole run, resumed parts included).
     steps : int
         Optimiser steps taken in total.
     samples_per_second : float
@@ -217,12 +196,19 @@ class PretrainResult:
         Backbone parameters without the channel embedding.
     """
 
-    out: Path
-    checkpoint: Path
-    epoch_losses: list[float]
     steps: int
     samples_per_second: float
     parameters: int
+
+    def summary(self) -> str:
+        """One line: steps, throughput, the last epoch losses and their change since the first epoch."""
+        losses = ", ".join(f"{v:.3f}" for v in self.epoch_losses[-5:])
+        trend = loss_trend(self.epoch_losses)
+        change = f"; change since epoch 1: {100 * trend:+.1f} %" if trend == trend else ""
+        return (
+            f"pretrained {self.steps} steps, {self.samples_per_second:.1f} windows/s; "
+            f"epoch losses (last 5): {losses}{change}"
+        )
 
 
 def model_config_for(store, overrides: dict | None = None) -> EMODConfig:
@@ -311,29 +297,37 @@ def pretrain(config: PretrainConfig, progress: bool = True) -> PretrainResult:
     (:mod:`emod_train.engine.distributed`); only rank 0 writes the outputs and shows progress.
     """
     cfg = config
-    out = Path(cfg.out)
-    last = checked_run_folder(out, cfg.resume)
     context = context_from_environment()
+    run = RunFolder(cfg.out, cfg.resume, RESUME_FIELDS, main=context.is_main)
     device = context.device(resolve_device(cfg.device))
     started_group = context.start(device)
     try:
-        return _pretrain(cfg, out, last, device, context, progress and context.is_main)
+        return _pretrain(cfg, run, device, context, progress and context.is_main)
     finally:
         if started_group:
             context.stop()
 
 
-def _pretrain(
-    cfg: PretrainConfig, out: Path, last: Path, device: torch.device, context: DistributedContext, progress: bool
-) -> PretrainResult:
-    """The body of :func:`pretrain` (this rank's part of it in a data-parallel run)."""
-    from emod_data.store import open_store
+@dataclass
+class _Setup:
+    """Everything the training loop of one rank works with."""
 
-    main = context.is_main
-    if device.type == "cpu":
-        tune_cpu_allocator()
-    store = open_store(cfg.store)
-    sfreq = float(store.processing.sfreq)
+    store: object
+    sfreq: float
+    windows: pd.DataFrame
+    keep: torch.Tensor | None
+    sampler: StructuredBatchSampler
+    model_config: EMODConfig
+    backbone: EMODBackbone
+    head: ProjectionHead
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    reduce: object
+    corpus_codes: torch.Tensor | None = None
+
+
+def _labelled_windows(cfg: PretrainConfig, store, device: torch.device) -> tuple[pd.DataFrame, torch.Tensor | None]:
+    """The V-A labelled windows of the run (sessions and channels checked) and the channel ids to keep."""
     table = window_table(store, cfg.window, cfg.stride, cfg.corpora)
     if cfg.sessions is not None:
         table = table[table["session"].isin(cfg.sessions)]
@@ -348,31 +342,39 @@ def _pretrain(
     labelled = table[table["region"] >= 0].reset_index(drop=True)
     if not len(labelled):
         raise DataError(f"{store.path}: no window has valence-arousal labels; EMOD pretraining needs them")
+    return labelled, keep
+
+
+def _structured_sampler(cfg: PretrainConfig, labelled: pd.DataFrame, store, context) -> StructuredBatchSampler:
+    """EMOD's structured sampler over ``labelled`` (m rounds per corpus and batch)."""
     rounds = cfg.rounds or StructuredBatchSampler.rounds_for(labelled["corpus"], labelled["region"], cfg.batch_size)
     if cfg.sampler == "released" and cfg.rounds is None:
         rounds = 4  # the released code: 4 rounds of the 9 regions, 36 windows per corpus
     sampler = StructuredBatchSampler(
-        labelled["corpus"].to_numpy(),
-        labelled["region"].to_numpy(),
-        rounds,
-        cfg.steps_per_epoch,
-        cfg.seed,
+        labelled["corpus"].to_numpy(), labelled["region"].to_numpy(), rounds, cfg.steps_per_epoch, cfg.seed,
         cfg.sampler,
-    )
+    )  # fmt: skip
     if sampler.batch_size < context.world_size:
         raise DataError(
             f"{store.path}: a batch of {sampler.batch_size} windows cannot be shared by {context.world_size} "
             "processes; raise --batch-size or --rounds"
         )
-    model_config = model_config_for(store, cfg.model)
-    steps_per_epoch = sampler.num_batches
-    total_steps = cfg.epochs * steps_per_epoch
+    return sampler
 
+
+def _setup(cfg: PretrainConfig, device: torch.device, context: DistributedContext) -> tuple[_Setup, object]:
+    """Windows, sampler, backbone, head, optimiser and scaler of a run; also the memory plan."""
+    from emod_data.store import open_store
+
+    store = open_store(cfg.store)
+    sfreq = float(store.processing.sfreq)
+    labelled, keep = _labelled_windows(cfg, store, device)
+    sampler = _structured_sampler(cfg, labelled, store, context)
+    model_config = model_config_for(store, cfg.model)
     torch.manual_seed(cfg.seed)
     backbone = EMODBackbone(model_config).to(device)
     head = ProjectionHead(model_config.dim).to(device)
     context.broadcast_parameters([backbone, head])
-    parameters = [*backbone.parameters(), *head.parameters()]
     windows = -(-sampler.batch_size // context.world_size) * (2 if cfg.loss == "instance" else 1)
     channels = len(cfg.channels) if cfg.channels else int(labelled["n_channels"].max())
     plan = checkpoint_for_budget(
@@ -383,152 +385,155 @@ def _pretrain(
     def reduce() -> None:
         context.reduce_gradients(local_parameters, head.mlp.parameters())  # the MLP saw the whole batch
 
+    parameters = [*backbone.parameters(), *head.parameters()]
     optimizer = torch.optim.AdamW([{"params": parameters, "base_lr": cfg.lr}], lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scaler = grad_scaler(device, cfg.amp)
-    log = JsonlLog(out / "metrics.jsonl", truncate=not cfg.resume and main)
-    start_epoch, start_batch, step = 0, 0, 0
-    epoch_losses: list[float] = []
-    partial = [0.0, 0]
-    if cfg.resume:
-        state = resume_state(last, cfg.to_dict(), RESUME_FIELDS, device)
-        backbone.load_state_dict(state["backbone"])
-        head.load_state_dict(state["head"])
-        optimizer.load_state_dict(state["optimizer"])
-        scaler.load_state_dict(state["scaler"])
-        start_epoch, start_batch, step = state["epoch"], state["batch_in_epoch"], state["step"]
-        epoch_losses = list(state.get("epoch_losses", []))
-        partial = list(state.get("partial", [0.0, 0]))
-        if main:
-            log.truncate_after("step", step)
-
-    cache = None
-    if cfg.cache:
-        cache = build_cache(store, labelled, cfg.cache_dir)
-    dataset = WindowDataset(labelled, store, cache)
     corpus_codes = None  # per-window corpus ids for a per-corpus projection-head BatchNorm
     if cfg.head_norm == "corpus":
         corpus_codes = torch.as_tensor(pd.factorize(labelled["corpus"])[0], device=device)
-    workers = loader_workers(cfg.workers, device)
-    shard = ShardedBatchSampler(sampler, context.rank, context.world_size) if context.enabled else sampler
-    loader = WindowLoader(dataset, shard, workers=workers, pin_memory=device.type == "cuda")
-    out.mkdir(parents=True, exist_ok=True)
-    run_info = {
+    setup = _Setup(
+        store, sfreq, labelled, keep, sampler, model_config, backbone, head, optimizer,
+        grad_scaler(device, cfg.amp), reduce, corpus_codes,
+    )  # fmt: skip
+    return setup, plan
+
+
+def _run_info(cfg: PretrainConfig, s: _Setup, plan, device, context, cache) -> dict:
+    """What ``config.json`` records about a run."""
+    return {
         "config": cfg.to_dict(),
-        "model_config": model_config.to_dict(),
-        "rounds": rounds,
-        "batch_size": sampler.batch_size,
-        "steps_per_epoch": steps_per_epoch,
-        "windows": len(labelled),
-        "corpora": sampler.corpora,
-        "sfreq": sfreq,
-        "store_processing_hash": store.processing.hash,
-        "parameters_backbone": count_parameters(backbone),
-        "parameters_backbone_without_embedding": count_parameters(backbone, exclude_embedding=True),
-        "parameters_projection_head": count_parameters(head),
+        "model_config": s.model_config.to_dict(),
+        "rounds": s.sampler.rounds,
+        "batch_size": s.sampler.batch_size,
+        "steps_per_epoch": s.sampler.num_batches,
+        "windows": len(s.windows),
+        "corpora": s.sampler.corpora,
+        "sfreq": s.sfreq,
+        "store_processing_hash": s.store.processing.hash,
+        "parameters_backbone": count_parameters(s.backbone),
+        "parameters_backbone_without_embedding": count_parameters(s.backbone, exclude_embedding=True),
+        "parameters_projection_head": count_parameters(s.head),
         "memory_plan": plan.describe(),
         "device": str(device),
         "processes": context.world_size,
         "cache": str(cache.folder) if cache is not None else None,
         "environment": environment(),
     }
-    if main:
-        (out / "config.json").write_text(json.dumps(run_info, indent=1, default=str))
 
-    def state_dict(epoch: int, batch_in_epoch: int) -> dict:
-        return {
-            "kind": "pretrain",
-            "model_config": model_config.to_dict(),
-            "backbone": backbone.state_dict(),
-            "head": head.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scaler": scaler.state_dict(),
-            "epoch": epoch,
-            "batch_in_epoch": batch_in_epoch,
-            "step": step,
-            "config": cfg.to_dict(),
-            "epoch_losses": epoch_losses,
-            "partial": partial,
-            "sfreq": sfreq,
-            "store_processing_hash": store.processing.hash,
-        }
 
-    rank = (context.rank,) if context.enabled else ()  # in a data-parallel run each rank draws its own
-    samples, started = 0, time.perf_counter()
-    first_step, stopping, mid_epoch = step, False, False
+def _weights(s: _Setup, epoch: int) -> dict:
+    """Backbone and head weights after ``epoch`` epochs (a fine-tuning ``--init``)."""
+    return {
+        "kind": "pretrain-weights", "model_config": s.model_config.to_dict(), "backbone": s.backbone.state_dict(),
+        "head": s.head.state_dict(), "epoch": epoch, "sfreq": s.sfreq,
+    }  # fmt: skip
+
+
+def _full_state(cfg: PretrainConfig, s: _Setup, position: dict) -> dict:
+    """The full state of ``last.pt`` at ``position`` (epoch, batch_in_epoch, step, epoch_losses, partial)."""
+    return {
+        "kind": "pretrain", "model_config": s.model_config.to_dict(), "backbone": s.backbone.state_dict(),
+        "head": s.head.state_dict(), "optimizer": s.optimizer.state_dict(), "scaler": s.scaler.state_dict(),
+        **position, "config": cfg.to_dict(), "sfreq": s.sfreq, "store_processing_hash": s.store.processing.hash,
+    }  # fmt: skip
+
+
+def _pretrain(
+    cfg: PretrainConfig, run: RunFolder, device: torch.device, context: DistributedContext, progress: bool
+) -> PretrainResult:
+    """The body of :func:`pretrain` (this rank's part of it in a data-parallel run)."""
+    prepare_device(device)
+    s, plan = _setup(cfg, device, context)
+    position = {"epoch": 0, "batch_in_epoch": 0, "step": 0, "epoch_losses": [], "partial": [0.0, 0]}
+    state = run.open(cfg.to_dict(), device)
+    if state is not None:
+        s.backbone.load_state_dict(state["backbone"])
+        s.head.load_state_dict(state["head"])
+        s.optimizer.load_state_dict(state["optimizer"])
+        s.scaler.load_state_dict(state["scaler"])
+        position = {k: state[k] for k in ("epoch", "batch_in_epoch", "step")}
+        position["epoch_losses"] = list(state.get("epoch_losses", []))
+        position["partial"] = list(state.get("partial", [0.0, 0]))
+    cache = build_cache(s.store, s.windows, cfg.cache_dir) if cfg.cache else None
+    dataset = WindowDataset(s.windows, s.store, cache)
+    shard = ShardedBatchSampler(s.sampler, context.rank, context.world_size) if context.enabled else s.sampler
+    loader = WindowLoader(dataset, shard, workers=loader_workers(cfg.workers, device), pin_memory=device.type == "cuda")
+    run.write_info(_run_info(cfg, s, plan, device, context, cache))
+    started, first_step = time.perf_counter(), position["step"]
     with progress_bar(progress) as bar:
-        task = None
-        if bar is not None:
-            task = bar.add_task("pretrain", total=total_steps, completed=step, info="")
-        for epoch in range(start_epoch, cfg.epochs):
-            sampler.set_epoch(epoch, start_batch if epoch == start_epoch else 0)
-            batch_in_epoch = sampler.start_batch
-            epoch_started = time.perf_counter()
-            backbone.train()
-            head.train()
-            for batch in loader:
-                batch = batch.to(device, non_blocking=True)
-                set_learning_rate(optimizer, step, total_steps, cfg.min_lr, cfg.warmup_steps)
-                torch.manual_seed(derive_seed(cfg.seed, step, *rank))  # dropout: same draws after a resume
-                generator = None
-                if cfg.augment:
-                    generator = torch.Generator().manual_seed(derive_seed(cfg.seed, step, 1, *rank))
-                with autocast(device, cfg.amp):
-                    z, ids, va = _forward(backbone, head, batch, sfreq, cfg, generator, keep, context, corpus_codes)
-                loss = emod_loss(
-                    z, va=va, labels=ids if cfg.loss == "instance" else None, mode=cfg.loss, d_max=cfg.d_max,
-                    temperature=cfg.temperature, floor=cfg.floor, hard_positives=cfg.hard_positives,
-                )  # fmt: skip
-                grad_norm = optimizer_step(loss, optimizer, scaler, parameters, cfg.grad_clip, reduce)
-                value = float(loss.detach())
-                step += 1
-                batch_in_epoch += 1
-                samples += sampler.batch_size  # windows of the global batch (len(va) counts both views)
-                partial = [partial[0] + value, partial[1] + 1]
-                if main:
-                    log.write(
-                        kind="step", epoch=epoch, step=step, loss=value, lr=optimizer.param_groups[0]["lr"],
-                        grad_norm=float(grad_norm), batch=sampler.batch_size,
-                    )  # fmt: skip
-                if bar is not None:
-                    bar.update(task, advance=1, info=f"epoch {epoch + 1}/{cfg.epochs} loss {value:.3f}")
-                mid_epoch = batch_in_epoch < steps_per_epoch
-                stopping = cfg.stop_after is not None and step - first_step >= cfg.stop_after
-                checkpoint_now = stopping or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0)
-                if main and mid_epoch and checkpoint_now:
-                    save_checkpoint(last, state_dict(epoch, batch_in_epoch))
-                if stopping:
-                    break
-            if stopping and mid_epoch:
-                break
-            mean = partial[0] / max(partial[1], 1)
-            epoch_losses.append(mean)
-            partial = [0.0, 0]
-            seconds = time.perf_counter() - epoch_started
-            if main:
-                log.write(kind="epoch", epoch=epoch, step=step, loss=mean, seconds=round(seconds, 3))
-                save_checkpoint(last, state_dict(epoch + 1, 0))
-                weights = {
-                    "kind": "pretrain-weights",
-                    "model_config": model_config.to_dict(),
-                    "backbone": backbone.state_dict(),
-                    "head": head.state_dict(),
-                    "epoch": epoch + 1,
-                    "sfreq": sfreq,
-                }
-                save_checkpoint(out / "checkpoints" / f"epoch-{epoch + 1:03d}.pt", weights)
-                plot_loss_curves(log.read(), out / "loss.png")
-            if stopping:
-                break
+        _train(cfg, s, run, loader, position, device, context, bar)
     context.barrier()  # the checkpoints of rank 0 are written when any rank returns
     elapsed = time.perf_counter() - started
+    samples = (position["step"] - first_step) * s.sampler.batch_size  # windows of the global batches
     return PretrainResult(
-        out=out,
-        checkpoint=last,
-        epoch_losses=epoch_losses,
-        steps=step,
+        out=run.out,
+        checkpoint=run.last,
+        epoch_losses=position["epoch_losses"],
+        steps=position["step"],
         samples_per_second=samples / elapsed if elapsed > 0 else float("nan"),
-        parameters=count_parameters(backbone, exclude_embedding=True),
+        parameters=count_parameters(s.backbone, exclude_embedding=True),
     )
+
+
+def _step(cfg: PretrainConfig, s: _Setup, batch, step: int, device, context) -> tuple[float, float]:
+    """One optimiser step on a batch; returns the loss and the gradient norm."""
+    rank = (context.rank,) if context.enabled else ()  # in a data-parallel run each rank draws its own
+    total_steps = cfg.epochs * s.sampler.num_batches
+    set_learning_rate(s.optimizer, step, total_steps, cfg.min_lr, cfg.warmup_steps)
+    torch.manual_seed(derive_seed(cfg.seed, step, *rank))  # dropout: same draws after a resume
+    generator = torch.Generator().manual_seed(derive_seed(cfg.seed, step, 1, *rank)) if cfg.augment else None
+    with autocast(device, cfg.amp):
+        z, ids, va = _forward(s.backbone, s.head, batch, s.sfreq, cfg, generator, s.keep, context, s.corpus_codes)
+    loss = emod_loss(
+        z, va=va, labels=ids if cfg.loss == "instance" else None, mode=cfg.loss, d_max=cfg.d_max,
+        temperature=cfg.temperature, floor=cfg.floor, hard_positives=cfg.hard_positives,
+    )  # fmt: skip
+    parameters = [*s.backbone.parameters(), *s.head.parameters()]
+    grad_norm = optimizer_step(loss, s.optimizer, s.scaler, parameters, cfg.grad_clip, s.reduce)
+    return float(loss.detach()), grad_norm
+
+
+def _train(cfg: PretrainConfig, s: _Setup, run: RunFolder, loader, position: dict, device, context, bar) -> None:
+    """The epochs of a run from ``position`` on (updated in place); checkpoints as configured."""
+    steps_per_epoch = s.sampler.num_batches
+    task = None
+    if bar is not None:
+        task = bar.add_task("pretrain", total=cfg.epochs * steps_per_epoch, completed=position["step"], info="")
+    first_step, stopping, mid_epoch = position["step"], False, False
+    for epoch in range(position["epoch"], cfg.epochs):
+        s.sampler.set_epoch(epoch, position["batch_in_epoch"] if epoch == position["epoch"] else 0)
+        position.update(epoch=epoch, batch_in_epoch=s.sampler.start_batch)
+        epoch_started = time.perf_counter()
+        s.backbone.train()
+        s.head.train()
+        for batch in loader:
+            value, grad_norm = _step(cfg, s, batch.to(device, non_blocking=True), position["step"], device, context)
+            position["step"] += 1
+            position["batch_in_epoch"] += 1
+            position["partial"] = [position["partial"][0] + value, position["partial"][1] + 1]
+            run.write(
+                kind="step", epoch=epoch, step=position["step"], loss=value, lr=s.optimizer.param_groups[0]["lr"],
+                grad_norm=float(grad_norm), batch=s.sampler.batch_size,
+            )  # fmt: skip
+            if bar is not None:
+                bar.update(task, advance=1, info=f"epoch {epoch + 1}/{cfg.epochs} loss {value:.3f}")
+            mid_epoch = position["batch_in_epoch"] < steps_per_epoch
+            stopping = cfg.stop_after is not None and position["step"] - first_step >= cfg.stop_after
+            if mid_epoch and (stopping or (cfg.checkpoint_every and position["step"] % cfg.checkpoint_every == 0)):
+                run.save(_full_state(cfg, s, position))
+            if stopping:
+                break
+        if stopping and mid_epoch:
+            return
+        mean = position["partial"][0] / max(position["partial"][1], 1)
+        position["epoch_losses"].append(mean)
+        position["partial"] = [0.0, 0]
+        run.write(kind="epoch", epoch=epoch, step=position["step"], loss=mean,
+                  seconds=round(time.perf_counter() - epoch_started, 3))  # fmt: skip
+        run.save(_full_state(cfg, s, {**position, "epoch": epoch + 1, "batch_in_epoch": 0}), epoch + 1,
+                 _weights(s, epoch + 1))  # fmt: skip
+        run.plot()
+        if stopping:
+            return
 
 
 def loss_trend(epoch_losses: list[float]) -> float:

@@ -20,8 +20,6 @@ feeds the same channels in the same order.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,21 +28,13 @@ import numpy as np
 import torch
 
 from emod_train.data.features import BANDS, de_features, min_max_scale
-from emod_train.data.windows import ShuffledBatchSampler, window_table
-from emod_train.engine.plots import plot_loss_curves
-from emod_train.engine.runtime import (
-    JsonlLog,
-    checked_run_folder,
-    environment,
-    load_checkpoint,
-    optimizer_step,
-    progress_bar,
-    resolve_device,
-    resume_state,
-    save_checkpoint,
-    set_learning_rate,
-    tune_cpu_allocator,
-)
+from emod_train.data.samplers import ShuffledBatchSampler
+from emod_train.data.windows import shared_channels, window_table
+from emod_train.engine.checkpoints import RunFolder, load_checkpoint
+from emod_train.engine.log import progress_bar
+from emod_train.engine.optim import optimizer_step, set_learning_rate
+from emod_train.engine.runtime import environment, grad_scaler, prepare_device
+from emod_train.engine.settings import PretrainingResult, Settings
 from emod_train.errors import CheckpointError, DataError
 from emod_train.methods.emod.model import count_parameters
 from emod_train.methods.scmm.model import MASK_RATIO, MASK_THRESHOLD, SCMM, SIMILARITIES, SCMMEncoder
@@ -53,15 +43,13 @@ RESUME_FIELDS = ("corpora", "sessions", "channels", "window", "batch_size", "a",
 
 
 @dataclass
-class SCMMPretrainConfig:
+class SCMMPretrainConfig(Settings):
     """Settings of an SCMM pretraining run (defaults: the paper's; a, sigma, t of SEED->SEED-IV).
 
     Parameters
     ----------
-    store : str
-        Store path.
-    out : str
-        Output folder.
+    store, out : str
+        The store's path and the run's output folder.
     corpora : list of str, optional
         Source corpora (all of the store by default); their windows must share ``channels``.
     sessions : list of int, optional
@@ -128,22 +116,13 @@ class SCMMPretrainConfig:
         if self.similarity not in SIMILARITIES:
             raise ValueError(f"similarity must be one of {', '.join(SIMILARITIES)} (got {self.similarity!r})")
 
-    def to_dict(self) -> dict:
-        """Plain-value form (written to config.json and checkpoints)."""
-        return dataclasses.asdict(self)
-
 
 @dataclass
-class SCMMPretrainResult:
+class SCMMPretrainResult(PretrainingResult):
     """What an SCMM pretraining run produced.
 
     Attributes
     ----------
-    out : pathlib.Path
-    checkpoint : pathlib.Path
-        ``last.pt``.
-    epoch_losses : list of float
-        Mean total loss per epoch (resumed parts included).
     channels : list of str
         The channels fed to the encoder.
     windows : int
@@ -152,12 +131,17 @@ class SCMMPretrainResult:
         Encoder parameters.
     """
 
-    out: Path
-    checkpoint: Path
-    epoch_losses: list[float]
     channels: list[str]
     windows: int
     parameters: int
+
+    def summary(self) -> str:
+        """One line: DE samples, channels and the last epoch losses."""
+        losses = ", ".join(f"{v:.4f}" for v in self.epoch_losses[-5:])
+        return (
+            f"pretrained SCMM on {self.windows} DE samples x {len(self.channels)} channels; "
+            f"epoch losses (last 5): {losses}"
+        )
 
 
 def scaled_features(store, windows, channels: list[str], cache_dir=None, progress=None) -> np.ndarray:
@@ -219,6 +203,60 @@ def encoder_from_checkpoint(path: str | Path) -> tuple[SCMMEncoder, dict]:
     return encoder, config
 
 
+def _features(cfg: SCMMPretrainConfig, store, windows, channels: list[str], progress: bool) -> torch.Tensor:
+    """Scaled DE features of the source windows, with a progress bar while they are computed."""
+    with progress_bar(progress) as bar:
+        task = bar.add_task("DE features", total=None, info="") if bar is not None else None
+
+        def advance(done: int, total: int) -> None:
+            if bar is not None:
+                bar.update(task, completed=done, total=total)
+
+        return torch.from_numpy(scaled_features(store, windows, channels, cfg.cache_dir, advance))
+
+
+def _step_losses(cfg: SCMMPretrainConfig, model, optimizer, scaler, x, indices, step: int, total: int) -> dict:
+    """One optimiser step on the windows ``indices``; returns the loss terms as floats."""
+    device = x.device
+    # mask draws: a generator per step, so a resumed run draws the same masks
+    generator = torch.Generator(device=device).manual_seed(cfg.seed * 1_000_003 + step)
+    if cfg.schedule == "cosine":
+        set_learning_rate(optimizer, step, total)
+    parts = model.losses(
+        x[torch.as_tensor(indices, device=device)], cfg.a, cfg.sigma, cfg.t, cfg.ratio, cfg.threshold, generator,
+        cfg.similarity,
+    )  # fmt: skip
+    optimizer_step(parts["loss"], optimizer, scaler, model.parameters(), cfg.grad_clip)
+    return {k: float(v.detach()) for k, v in parts.items()}
+
+
+def _train(cfg: SCMMPretrainConfig, model, optimizer, scaler, sampler, x, run: RunFolder, position, model_config, bar):
+    """The epochs of a run from ``position`` on (updated in place); ``last.pt`` and weights after each."""
+    task = bar.add_task("pretrain scmm", total=cfg.epochs, completed=position["epoch"], info="") if bar else None
+    for epoch in range(position["epoch"], cfg.epochs):
+        sampler.set_epoch(epoch)
+        model.train()
+        totals = []
+        for indices in sampler:
+            values = _step_losses(cfg, model, optimizer, scaler, x, indices, position["step"],
+                                  cfg.epochs * sampler.num_batches)  # fmt: skip
+            position["step"] += 1
+            totals.append(values["loss"])
+            run.write(kind="step", epoch=epoch, step=position["step"], **values, batch=len(indices))
+        mean = float(np.mean(totals))
+        position["epoch_losses"].append(mean)
+        run.write(kind="epoch", epoch=epoch, step=position["step"], loss=mean)
+        state = {
+            "kind": "scmm-pretrain", "model_config": model_config, "backbone": model.encoder.state_dict(),
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
+            "step": position["step"], "epoch_losses": position["epoch_losses"], "config": cfg.to_dict(),
+        }  # fmt: skip
+        weights = {"kind": "scmm-weights", "model_config": model_config, "backbone": model.encoder.state_dict()}
+        run.save(state, epoch + 1, weights)
+        if bar is not None:
+            bar.update(task, advance=1, info=f"loss {mean:.4f}")
+
+
 def pretrain_scmm(config: SCMMPretrainConfig, progress: bool = True) -> SCMMPretrainResult:
     """Pretrain SCMM on the DE features of a store's windows.
 
@@ -240,109 +278,49 @@ def pretrain_scmm(config: SCMMPretrainConfig, progress: bool = True) -> SCMMPret
         ``resume`` without a checkpoint or with other settings; an existing run without ``resume``.
     """
     from emod_data.store import open_store
-    from emod_train.data.windows import shared_channels
 
     cfg = config
-    out = Path(cfg.out)
-    last = checked_run_folder(out, cfg.resume)
-    device = resolve_device(cfg.device)
-    if device.type == "cpu":
-        tune_cpu_allocator()
+    run = RunFolder(cfg.out, cfg.resume, RESUME_FIELDS)
+    device = prepare_device(cfg.device)
     store = open_store(cfg.store)
     windows = source_windows(store, cfg.window, cfg.corpora, cfg.sessions)
     channels = list(cfg.channels) if cfg.channels else shared_channels(store, sorted(windows["corpus"].unique()))
-    with progress_bar(progress) as bar:
-        task = bar.add_task("DE features", total=None, info="") if bar is not None else None
-
-        def advance(done: int, total: int) -> None:
-            if bar is not None:
-                bar.update(task, completed=done, total=total)
-
-        x = torch.from_numpy(scaled_features(store, windows, channels, cfg.cache_dir, advance))
+    x = _features(cfg, store, windows, channels, progress)
     n = len(x)
     if n < 2:
         raise DataError(f"{store.path}: {n} window(s); SCMM needs at least 2")
     model_config = {
-        "method": "scmm",
-        "channels": channels,
-        "bands": [list(b) for b in BANDS],
-        "window": cfg.window,
+        "method": "scmm", "channels": channels, "bands": [list(b) for b in BANDS], "window": cfg.window,
         "sfreq": float(store.processing.sfreq),
-    }
+    }  # fmt: skip
     torch.manual_seed(cfg.seed)
     model = SCMM(len(channels)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scaler = torch.amp.GradScaler("cuda", enabled=False)
+    scaler = grad_scaler(device, False)  # SCMM trains in float32
     batch_size = min(cfg.batch_size, n)
     sampler = ShuffledBatchSampler(n, batch_size, cfg.seed, drop_last=n % batch_size == 1)
-    log = JsonlLog(out / "metrics.jsonl", truncate=not cfg.resume)
-    start_epoch, step, epoch_losses = 0, 0, []
-    if cfg.resume:
-        state = resume_state(last, cfg.to_dict(), RESUME_FIELDS, device)
+    position = {"epoch": 0, "step": 0, "epoch_losses": []}
+    state = run.open(cfg.to_dict(), device)
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        start_epoch, step, epoch_losses = state["epoch"], state["step"], list(state["epoch_losses"])
-        log.truncate_after("step", step)
-    out.mkdir(parents=True, exist_ok=True)
-    run_info = {
-        "method": "scmm",
-        "config": cfg.to_dict(),
-        "model_config": model_config,
-        "windows": n,
-        "corpora": sorted(windows["corpus"].unique()),
-        "subjects": int(windows.groupby(["corpus", "subject"]).ngroups),
-        "batch_size": batch_size,
-        "steps_per_epoch": sampler.num_batches,
-        "parameters_encoder": count_parameters(model.encoder),
-        "parameters_total": count_parameters(model),
-        "store_processing_hash": store.processing.hash,
-        "device": str(device),
-        "environment": environment(),
-    }
-    (out / "config.json").write_text(json.dumps(run_info, indent=1, default=str))
-    x = x.to(device)
+        position = {"epoch": state["epoch"], "step": state["step"], "epoch_losses": list(state["epoch_losses"])}
+    run.write_info({
+        "method": "scmm", "config": cfg.to_dict(), "model_config": model_config, "windows": n,
+        "corpora": sorted(windows["corpus"].unique()), "subjects": int(windows.groupby(["corpus", "subject"]).ngroups),
+        "batch_size": batch_size, "steps_per_epoch": sampler.num_batches,
+        "parameters_encoder": count_parameters(model.encoder), "parameters_total": count_parameters(model),
+        "store_processing_hash": store.processing.hash, "device": str(device), "environment": environment(),
+    })  # fmt: skip
     started = time.perf_counter()
     with progress_bar(progress) as bar:
-        task = bar.add_task("pretrain scmm", total=cfg.epochs, completed=start_epoch, info="") if bar else None
-        for epoch in range(start_epoch, cfg.epochs):
-            sampler.set_epoch(epoch)
-            model.train()
-            totals = []
-            for indices in sampler:
-                generator = torch.Generator(device=device).manual_seed(cfg.seed * 1_000_003 + step)
-                if cfg.schedule == "cosine":
-                    set_learning_rate(optimizer, step, cfg.epochs * sampler.num_batches)
-                parts = model.losses(
-                    x[torch.as_tensor(indices, device=device)], cfg.a, cfg.sigma, cfg.t, cfg.ratio, cfg.threshold,
-                    generator, cfg.similarity,
-                )  # fmt: skip
-                optimizer_step(parts["loss"], optimizer, scaler, model.parameters(), cfg.grad_clip)
-                step += 1
-                values = {k: float(v.detach()) for k, v in parts.items()}
-                totals.append(values["loss"])
-                log.write(kind="step", epoch=epoch, step=step, **values, batch=len(indices))
-            mean = float(np.mean(totals))
-            epoch_losses.append(mean)
-            log.write(kind="epoch", epoch=epoch, step=step, loss=mean)
-            save_checkpoint(
-                last,
-                {
-                    "kind": "scmm-pretrain", "model_config": model_config, "backbone": model.encoder.state_dict(),
-                    "model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
-                    "step": step, "epoch_losses": epoch_losses, "config": cfg.to_dict(),
-                },
-            )  # fmt: skip
-            weights = {"kind": "scmm-weights", "model_config": model_config, "backbone": model.encoder.state_dict()}
-            save_checkpoint(out / "checkpoints" / f"epoch-{epoch + 1:03d}.pt", weights)
-            if bar is not None:
-                bar.update(task, advance=1, info=f"loss {mean:.4f}")
-    records = log.read()
-    plot_loss_curves(records, out / "loss.png", title="SCMM pretraining")
-    log.write(kind="summary", seconds=round(time.perf_counter() - started, 3), epochs=len(epoch_losses))
+        _train(cfg, model, optimizer, scaler, sampler, x.to(device), run, position, model_config, bar)
+    run.plot(title="SCMM pretraining")
+    run.write(kind="summary", seconds=round(time.perf_counter() - started, 3), epochs=len(position["epoch_losses"]))
     return SCMMPretrainResult(
-        out=out,
-        checkpoint=last,
-        epoch_losses=epoch_losses,
+        out=run.out,
+        checkpoint=run.last,
+        epoch_losses=position["epoch_losses"],
         channels=channels,
         windows=n,
         parameters=count_parameters(model.encoder),
