@@ -14,7 +14,7 @@ The main entry points are importable from the package itself (loaded lazily)::
 
 from __future__ import annotations
 
-import importlib
+from emod_data.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -34,11 +34,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'emod_data' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -21,7 +21,7 @@ Example
 
 from __future__ import annotations
 
-import importlib
+from emod_data.lazy import lazy_exports
 
 _EXPORTS = {
     "SEVERITIES": "emod_data.inspect.checks",
@@ -42,11 +42,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'emod_data.inspect' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -33,7 +33,7 @@ import numpy as np
 from emod_data.errors import ReaderError, SkippedInput, first_line
 from emod_data.manifest import Manifest
 from emod_data.preprocess import AMPLITUDE_RANGE_UV
-from emod_data.readers.layouts import RawTrial
+from emod_data.readers.base import RawTrial, corpus_root
 from emod_data.segmentation import (
     Event,
     Span,
@@ -353,10 +353,6 @@ def _number(value: object) -> float:
 # --- the reader ------------------------------------------------------------------------------------------
 
 
-def _corpus_root(path: Path, relpath: str) -> Path:
-    return path.parents[len(PurePosixPath(relpath).parts) - 1]
-
-
 def _file_spans(raw, path: Path, relpath: str, root: Path, manifest: Manifest, groups: dict) -> list[Span]:
     spec = manifest.recording
     sfreq = raw.info["sfreq"]
@@ -476,7 +472,7 @@ def read_recording(path: Path, relpath: str, manifest: Manifest) -> Iterator[Raw
         raise ReaderError(f"{relpath}: format.container '{manifest.format.container}' needs a [recording] section")
     match = re.fullmatch(manifest.files.pattern, relpath)
     groups = match.groupdict() if match else {}
-    root = _corpus_root(path, relpath)
+    root = corpus_root(path, relpath)
     rows = _table_rows(path, relpath, root, manifest, groups)
     raw = open_raw(path, manifest.format.container, relpath)
     try:

@@ -1,0 +1,39 @@
+"""Package attributes imported on first use (PEP 562), so importing a package stays cheap."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+
+def lazy_exports(package: str, exports: dict[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """Module ``__getattr__`` and ``__dir__`` functions that import public names on first use.
+
+    Parameters
+    ----------
+    package : str
+        The package's name (named in the ``AttributeError``).
+    exports : dict
+        Public name -> the module that defines it.
+
+    Returns
+    -------
+    tuple of callables
+        ``(__getattr__, __dir__)``: assign them in the package's ``__init__``.
+
+    Examples
+    --------
+    >>> __getattr__, __dir__ = lazy_exports(__name__, {"open_store": "emod_data.store"})  # doctest: +SKIP
+    """
+
+    def __getattr__(name: str) -> Any:
+        if name in exports:
+            return getattr(importlib.import_module(exports[name]), name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    def __dir__() -> list[str]:
+        module = importlib.import_module(package)
+        return sorted([*vars(module), *exports])
+
+    return __getattr__, __dir__
