@@ -10,8 +10,8 @@ import scipy.io
 
 from emod_data.ingest import ingest
 from emod_data.synth import synthesize
-from emod_data.synth.layouts import get_corpus
-from emod_data.synth.layouts_mat import AMIGOS_SECONDS, AMIGOS_VIDEO_IDS, amigos_layout, write_plan
+from emod_data.synth.amigos import AMIGOS_SECONDS, AMIGOS_VIDEO_IDS, amigos_layout, write_amigos
+from emod_data.synth.plans import get_corpus
 
 SCALE = 0.02
 NAME = "Data_Preprocessed_P01"
@@ -129,7 +129,7 @@ def test_missing_variable_fails_the_file_only(copy, tmp_path):
 def test_participants_without_long_videos(tmp_path):
     corpus = get_corpus("amigos")
     plan = amigos_layout(corpus, 8, 0.01, 0)[7]  # P08 did not take part in the long-videos experiment
-    write_plan(corpus, plan, tmp_path, 0)
+    write_amigos(corpus, plan, tmp_path, 0)
     content = _load(tmp_path / plan.relpath)
     assert [c.size == 0 for c in content["joined_data"][0]] == [False] * 16 + [True] * 4
     report = ingest("amigos", tmp_path, tmp_path / "s.zarr")

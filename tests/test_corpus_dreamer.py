@@ -10,7 +10,7 @@ import scipy.io
 
 from emod_data.ingest import ingest
 from emod_data.synth import synthesize
-from emod_data.synth.layouts_mat import DREAMER_CLIP_SECONDS
+from emod_data.synth.dreamer import DREAMER_CLIP_SECONDS
 
 SCALE = 0.02
 CHANNELS = ["AF3", "F7", "F3", "FC5", "T7", "P7", "O1", "O2", "P8", "T8", "FC6", "F4", "F8", "AF4"]

@@ -14,7 +14,7 @@ from emod_data.lexicon import load_lexicon
 from emod_data.manifest import load_manifest
 from emod_data.store import open_store
 from emod_data.synth import synthesize
-from emod_data.synth.layouts_mat import FACED_ITEMS
+from emod_data.synth.faced import FACED_ITEMS
 
 SCALE = 0.05  # 1.5 s clips
 CLASSES = ["anger"] * 3 + ["disgust"] * 3 + ["fear"] * 3 + ["sadness"] * 3 + ["neutral"] * 4

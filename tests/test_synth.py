@@ -16,15 +16,9 @@ import scipy.stats
 from emod_data.errors import EmodDataError
 from emod_data.manifest import load_manifest
 from emod_data.synth import SYNTH_CORPORA, SynthError, synthesize
-from emod_data.synth.layouts import (
-    SEED_DURATIONS,
-    SEED_FIRST_DATES,
-    SEED_IV_DURATIONS,
-    SEED_IV_PREFIXES,
-    SEED_LABELS,
-    SEED_PREFIXES,
-    SEED_VII_DURATIONS,
-)
+from emod_data.synth.seed import SEED_DURATIONS, SEED_FIRST_DATES, SEED_LABELS, SEED_PREFIXES
+from emod_data.synth.seed_iv import SEED_IV_DURATIONS, SEED_IV_PREFIXES
+from emod_data.synth.seed_vii import SEED_VII_DURATIONS
 
 SCALE = 0.01
 
@@ -234,3 +228,22 @@ def test_band_power_follows_valence_and_arousal(tmp_path):
 def test_default_is_two_subjects(tmp_path):
     files = synthesize("deap", tmp_path, duration_scale=SCALE)
     assert _relative(files, tmp_path) == ["data_preprocessed_python/s01.dat", "data_preprocessed_python/s02.dat"]
+
+
+def test_registry_is_the_corpus_modules():
+    import importlib
+    import pkgutil
+
+    import emod_data.synth as package
+    from emod_data.synth.plans import CorpusSpec, corpus_spec
+
+    modules = {m.name for m in pkgutil.iter_modules(package.__path__)}
+    with_spec = {
+        n
+        for n in modules
+        if isinstance(getattr(importlib.import_module(f"{package.__name__}.{n}"), "SPEC", None), CorpusSpec)
+    }
+    assert with_spec == set(SYNTH_CORPORA)
+    assert corpus_spec("seed").real_subjects == 15 and corpus_spec("faced_raw").real_subjects == 123
+    with pytest.raises(KeyError):
+        corpus_spec("plans")
