@@ -7,25 +7,29 @@ from collections.abc import Callable
 from typing import Any
 
 
-def lazy_exports(package: str, exports: dict[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+def lazy_exports(
+    package: str, modules: dict[str, str]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]], list[str]]:
     """Module ``__getattr__`` and ``__dir__`` functions that import public names on first use.
 
     Parameters
     ----------
     package : str
         The package's name (named in the ``AttributeError``).
-    exports : dict
-        Public name -> the module that defines it.
+    modules : dict
+        Module -> the public names it defines, separated by spaces.
 
     Returns
     -------
-    tuple of callables
-        ``(__getattr__, __dir__)``: assign them in the package's ``__init__``.
+    tuple
+        ``(__getattr__, __dir__, __all__)``: assign them in the package's ``__init__``.
 
     Examples
     --------
-    >>> __getattr__, __dir__ = lazy_exports(__name__, {"open_store": "emod_data.store"})  # doctest: +SKIP
+    >>> exported = lazy_exports(__name__, {"emod_data.store": "open_store Store"})  # doctest: +SKIP
+    >>> __getattr__, __dir__, __all__ = exported  # doctest: +SKIP
     """
+    exports = {name: module for module, names in modules.items() for name in names.split()}
 
     def __getattr__(name: str) -> Any:
         if name in exports:
@@ -36,4 +40,4 @@ def lazy_exports(package: str, exports: dict[str, str]) -> tuple[Callable[[str],
         module = importlib.import_module(package)
         return sorted([*vars(module), *exports])
 
-    return __getattr__, __dir__
+    return __getattr__, __dir__, sorted(exports)

@@ -5,11 +5,9 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
-import pytest
 import scipy.io
 
 from emod_data.ingest import ingest
-from emod_data.synth import synthesize
 from emod_data.synth.amigos import AMIGOS_SECONDS, AMIGOS_VIDEO_IDS, amigos_layout, write_amigos
 from emod_data.synth.plans import get_corpus
 
@@ -17,23 +15,9 @@ SCALE = 0.02
 NAME = "Data_Preprocessed_P01"
 
 
-@pytest.fixture(scope="module")
-def raw(tmp_path_factory):
-    root = tmp_path_factory.mktemp("amigos")
-    synthesize("amigos", root, subjects=1, duration_scale=SCALE, seed=4)
-    return root
-
-
-@pytest.fixture(scope="module")
-def report(raw, tmp_path_factory):
-    return ingest("amigos", raw, tmp_path_factory.mktemp("amigos_store") / "s.zarr")
-
-
-@pytest.fixture
-def copy(raw, tmp_path):
-    target = tmp_path / "amigos"
-    shutil.copytree(raw, target)
-    return target
+CORPUS = "amigos"
+SYNTH = {"subjects": 1, "duration_scale": SCALE, "seed": 4}
+"""The corpus and synthesis arguments of the shared ``raw``, ``report`` and ``copy`` fixtures (conftest.py)."""
 
 
 def _load(path):

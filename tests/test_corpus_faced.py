@@ -6,7 +6,6 @@ import pickle
 import shutil
 
 import numpy as np
-import pytest
 import scipy.io
 
 from emod_data.ingest import ingest
@@ -21,23 +20,9 @@ CLASSES = ["anger"] * 3 + ["disgust"] * 3 + ["fear"] * 3 + ["sadness"] * 3 + ["n
 CLASSES += ["amusement"] * 3 + ["inspiration"] * 3 + ["joy"] * 3 + ["tenderness"] * 3
 
 
-@pytest.fixture(scope="module")
-def raw(tmp_path_factory):
-    root = tmp_path_factory.mktemp("faced")
-    synthesize("faced", root, subjects=2, duration_scale=SCALE, seed=5)
-    return root
-
-
-@pytest.fixture(scope="module")
-def report(raw, tmp_path_factory):
-    return ingest("faced", raw, tmp_path_factory.mktemp("faced_store") / "s.zarr")
-
-
-@pytest.fixture
-def copy(raw, tmp_path):
-    target = tmp_path / "faced"
-    shutil.copytree(raw, target)
-    return target
+CORPUS = "faced"
+SYNTH = {"subjects": 2, "duration_scale": SCALE, "seed": 5}
+"""The corpus and synthesis arguments of the shared ``raw``, ``report`` and ``copy`` fixtures (conftest.py)."""
 
 
 def _remarks(root, subject="000"):

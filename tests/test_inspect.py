@@ -519,3 +519,36 @@ def test_trial_length_norms():
     assert "median of the 4 recordings of clip-a" in found["a-short"]
     assert "other recording of clip-b" in found["b2"]
     assert "corpus median" in found["once-long"]
+
+
+def test_docs_list_exactly_the_registered_checks():
+    import re
+    from pathlib import Path
+
+    from emod_data.inspect.catalog import DOCS_BEGIN, DOCS_END, checks_markdown
+    from emod_data.inspect.registry import CHECKS
+
+    page = (Path(__file__).parents[1] / "docs" / "inspect.md").read_text(encoding="utf-8")
+    generated = page.split(DOCS_BEGIN, 1)[1].split(DOCS_END, 1)[0].strip()
+    assert generated == checks_markdown(), "docs/inspect.md is stale: run python -m emod_data.inspect.catalog"
+    documented = re.findall(r"^\| `([a-z_]+)` \|", generated, flags=re.M)
+    assert documented == list(CHECKS) and len(CHECKS) == 25
+    assert [c.name for c in check_table()] == list(CHECKS)
+
+
+def test_check_decorator_registers_once():
+    from emod_data.inspect.registry import CHECKS, check
+
+    @check("example_check", "warning", "recording", lambda t: f"at {t.line_share:g}", doc="d", meaning="m")
+    def example():
+        return []
+
+    try:
+        assert example.checks == ("example_check",)
+        assert CHECKS["example_check"].resolve(Thresholds(line_share=0.5)).rule == "at 0.5"
+        with pytest.raises(ValueError, match="registered twice"):
+            check("example_check", "info", "x", "r", doc="d", meaning="m")
+        with pytest.raises(ValueError, match="unknown severity"):
+            check("other_check", "fatal", "x", "r", doc="d", meaning="m")
+    finally:
+        CHECKS.pop("example_check")

@@ -24,22 +24,12 @@ from __future__ import annotations
 from emod_data.lazy import lazy_exports
 
 _EXPORTS = {
-    "SEVERITIES": "emod_data.inspect.checks",
-    "Check": "emod_data.inspect.checks",
-    "Thresholds": "emod_data.inspect.checks",
-    "check_table": "emod_data.inspect.checks",
-    "InspectReport": "emod_data.inspect.core",
-    "StoreStats": "emod_data.inspect.core",
-    "compute_stats": "emod_data.inspect.core",
-    "inspect_store": "emod_data.inspect.core",
-    "SPLIT_LEVELS": "emod_data.inspect.splits",
-    "SplitAudit": "emod_data.inspect.splits",
-    "audit_split": "emod_data.inspect.splits",
-    "make_split": "emod_data.inspect.splits",
+    "emod_data.inspect.registry": "SEVERITIES Check CHECKS check",
+    "emod_data.inspect.checks": "Thresholds",
+    "emod_data.inspect.catalog": "check_table checks_markdown",
+    "emod_data.inspect.core": "InspectReport StoreStats compute_stats inspect_store",
+    "emod_data.inspect.splits": "SPLIT_LEVELS SplitAudit audit_split make_split",
 }
 """Public names, loaded on first use so that worker processes import only the streaming statistics."""
 
-__all__ = sorted(_EXPORTS)
-
-
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -17,17 +17,9 @@ from __future__ import annotations
 from emod_data.lazy import lazy_exports
 
 _EXPORTS = {
-    "CONTAINERS": "emod_data.readers.base",
-    "CONTINUOUS_CONTAINERS": "emod_data.readers.base",
-    "Container": "emod_data.readers.base",
-    "RawTrial": "emod_data.readers.base",
-    "get_reader": "emod_data.readers.base",
-    "read_trials": "emod_data.readers.base",
-    "iter_trials": "emod_data.readers.layouts",
-    "open_container": "emod_data.readers.containers",
-    "read_variable": "emod_data.readers.containers",
+    "emod_data.readers.base": "CONTAINERS CONTINUOUS_CONTAINERS Container RawTrial get_reader read_trials",
+    "emod_data.readers.layouts": "iter_trials",
+    "emod_data.readers.containers": "open_container read_variable",
 }
 
-__all__ = sorted(_EXPORTS)
-
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -267,10 +267,7 @@ def read_trials(path: Path, relpath: str, manifest: Manifest) -> Iterator[RawTri
     Yields
     ------
     RawTrial
-
-    Raises
-    ------
-    ReaderError
-        One line naming the file when it cannot be read as declared.
+        The file's trials as the container's reader gives them; a :class:`ReaderError` (one line naming
+        the file) when it cannot be read as declared.
     """
     yield from get_reader(manifest.format.container, relpath)(path, relpath, manifest)

@@ -93,16 +93,7 @@ def iter_trials(container: Any, manifest: Manifest, label: str) -> Iterator[RawT
 
 
 def read_file(path: Path, relpath: str, manifest: Manifest) -> Iterator[RawTrial]:
-    """The reader of the variable containers ``"mat"`` and ``"pickle"``: a container plus a layout.
-
-    Parameters
-    ----------
-    path : pathlib.Path
-        The file.
-    relpath : str
-        Its path relative to the corpus root (named in errors).
-    manifest : Manifest
-        The corpus manifest.
+    """The reader (a :data:`~emod_data.readers.base.Reader`) of the containers ``"mat"`` and ``"pickle"``.
 
     Yields
     ------

@@ -446,12 +446,9 @@ def read_recording(path: Path, relpath: str, manifest: Manifest) -> Iterator[Raw
 
     Parameters
     ----------
-    path : pathlib.Path
-        The file.
-    relpath : str
-        Its path relative to the corpus root (named in errors).
-    manifest : Manifest
-        The corpus manifest (``[format]``, ``[channels]``, ``[recording]``, ``[labels]``).
+    path, relpath, manifest
+        The file, its path relative to the corpus root, the corpus manifest: a
+        :data:`~emod_data.readers.base.Reader`.
 
     Yields
     ------
@@ -509,14 +506,6 @@ def read_recording(path: Path, relpath: str, manifest: Manifest) -> Iterator[Raw
             ratings = None
             if spec.rating_columns:
                 ratings = np.array([_number(row.get(column, "")) for column in spec.rating_columns])
-            yield RawTrial(
-                trial=number,
-                data=data,
-                ratings=ratings,
-                code=code,
-                channel_names=names,
-                sfreq=sfreq,
-                unit_scale=1.0,  # already in µV
-            )
+            yield RawTrial(number, data, ratings, code, channel_names=names, sfreq=sfreq, unit_scale=1.0)  # in µV
     finally:
         raw.close()

@@ -8,15 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from emod_data.synth import signals, writers
-from emod_data.synth.plans import (
-    Corpus,
-    CorpusSpec,
-    FilePlan,
-    Trial,
-    scaled_samples,
-    stream,
-    target_path,
-)
+from emod_data.synth.plans import Corpus, CorpusSpec, FilePlan, Trial, scaled_samples, stream, target_path
 from emod_data.synth.trials import ecg_like, subject_profile, trial_signal
 
 AMIGOS_VIDEO_IDS = ("4", "5", "9", "10", "13", "18", "19", "20", "23", "30", "31", "34", "36", "58", "80", "138",
@@ -50,10 +42,6 @@ def amigos_layout(corpus: Corpus, subjects: int, scale: float, seed: int) -> lis
 
     Parameters
     ----------
-    corpus : Corpus
-        The corpus description.
-    subjects : int
-        Number of participants (P01 upwards).
     scale : float
         Duration scale of :data:`AMIGOS_SECONDS`.
     seed : int
@@ -86,7 +74,9 @@ def amigos_layout(corpus: Corpus, subjects: int, scale: float, seed: int) -> lis
     return plans
 
 
-def _write_amigos(corpus: Corpus, plan: FilePlan, path: Path, seed: int) -> Path:
+def write_amigos(corpus: Corpus, plan: FilePlan, out_dir: Path, seed: int) -> Path:
+    """Write one planned file of AMIGOS (a ``CorpusSpec.writer``)."""
+    path = target_path(out_dir, plan)
     profile = subject_profile(corpus, plan.subject, seed)
     n_videos = len(AMIGOS_VIDEO_IDS)
     empty = np.zeros((0, 0))
@@ -111,28 +101,6 @@ def _write_amigos(corpus: Corpus, plan: FilePlan, path: Path, seed: int) -> Path
         "labels_ext_annotation": writers.cell(external, (1, n_videos)),
     }
     return writers.save_mat(path, variables, plan.created)
-
-
-def write_amigos(corpus: Corpus, plan: FilePlan, out_dir: Path, seed: int) -> Path:
-    """Write one planned file of AMIGOS (one participant's file).
-
-    Parameters
-    ----------
-    corpus : Corpus
-        The corpus description.
-    plan : FilePlan
-        The file to write.
-    out_dir : pathlib.Path
-        Root folder of the synthetic corpus.
-    seed : int
-        Base seed; a file's content depends only on (seed, corpus, subject).
-
-    Returns
-    -------
-    pathlib.Path
-        The written file.
-    """
-    return _write_amigos(corpus, plan, target_path(out_dir, plan), seed)
 
 
 SPEC = CorpusSpec(signals.SignalConfig(128.0, (4.0, 45.0), False, 0.2), amigos_layout, write_amigos, 40)

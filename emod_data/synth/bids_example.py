@@ -16,19 +16,8 @@ import numpy as np
 
 from emod_data.lexicon import load_lexicon
 from emod_data.synth import signals
-from emod_data.synth.plans import (
-    Corpus,
-    CorpusSpec,
-    FilePlan,
-    scaled_samples,
-    stream,
-    target_path,
-)
-from emod_data.synth.recordings import (
-    RecordingPlan,
-    Segment,
-    render,
-)
+from emod_data.synth.plans import Corpus, CorpusSpec, FilePlan, scaled_samples, stream, target_path
+from emod_data.synth.recordings import RecordingPlan, Segment, render
 
 BIDS_CHANNELS = (
     "Fp1 Fp2 F7 F3 Fz F4 F8 FC5 FC1 FC2 FC6 T7 C3 Cz C4 T8 TP9 CP5 CP1 CP2 CP6 TP10 P7 P3 Pz P4 "
@@ -62,10 +51,6 @@ def bids_example_layout(corpus: Corpus, subjects: int, scale: float, seed: int) 
 
     Parameters
     ----------
-    corpus : Corpus
-        The corpus description.
-    subjects : int
-        Number of subjects (``sub-01`` ..).
     scale : float
         Duration scale of the 60 s films and 10 s rests (each at least 1 s).
     seed : int
@@ -107,17 +92,9 @@ def bids_example_layout(corpus: Corpus, subjects: int, scale: float, seed: int) 
             segments.append(Segment(film, rated[0] - 5.0, rated[1] - 5.0, 1, stim_id))
             position += film
         segments.append(Segment(rest, 0.0, 0.0, 1, 99))
-        plans.append(
-            RecordingPlan(
-                f"sub-{subject:02d}/eeg/sub-{subject:02d}_task-emotion_eeg.edf",
-                subject,
-                "bids",
-                datetime(2024, 2, 1, 10) + timedelta(days=subject),
-                channel_names=tuple(BIDS_CHANNELS),
-                segments=tuple(segments),
-                events_table=tuple(rows),
-            )
-        )
+        relpath, created = f"sub-{subject:02d}/eeg/sub-{subject:02d}_task-emotion_eeg.edf", datetime(2024, 2, 1, 10)
+        recording = {"channel_names": tuple(BIDS_CHANNELS), "segments": tuple(segments), "events_table": tuple(rows)}
+        plans.append(RecordingPlan(relpath, subject, "bids", created + timedelta(days=subject), **recording))
     return plans
 
 
@@ -160,24 +137,7 @@ def _write_bids(corpus: Corpus, plan: RecordingPlan, out_dir: Path, seed: int, c
 
 
 def write_bids(corpus: Corpus, plan: FilePlan, out_dir: Path, seed: int) -> Path:
-    """Write one planned file of the BIDS example (one subject's recording, its events table and sidecars).
-
-    Parameters
-    ----------
-    corpus : Corpus
-        The corpus description.
-    plan : FilePlan
-        The file to write.
-    out_dir : pathlib.Path
-        Root folder of the synthetic corpus.
-    seed : int
-        Base seed; a file's content depends only on (seed, corpus, subject).
-
-    Returns
-    -------
-    pathlib.Path
-        The written file.
-    """
+    """Write one subject's recording, its events table and sidecars (a ``CorpusSpec.writer``)."""
     target_path(out_dir, plan)
     return _write_bids(corpus, plan, out_dir, seed, render(corpus, plan, seed))
 

@@ -8,15 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from emod_data.synth import signals, writers
-from emod_data.synth.plans import (
-    Corpus,
-    CorpusSpec,
-    FilePlan,
-    Trial,
-    scaled_samples,
-    stream,
-    target_path,
-)
+from emod_data.synth.plans import Corpus, CorpusSpec, FilePlan, Trial, scaled_samples, stream, target_path
 from emod_data.synth.trials import render_trials
 
 DEAP_BASELINE_SECONDS = 3
@@ -56,10 +48,6 @@ def deap_layout(corpus: Corpus, subjects: int, scale: float, seed: int) -> list[
 
     Parameters
     ----------
-    corpus : Corpus
-        The corpus description.
-    subjects : int
-        Number of subjects to write.
     scale : float
         Duration scale of the 60 s stimulus; the 3 s pre-trial baseline keeps its length.
     seed : int
@@ -96,24 +84,7 @@ def deap_layout(corpus: Corpus, subjects: int, scale: float, seed: int) -> list[
 
 
 def write_deap(corpus: Corpus, plan: FilePlan, out_dir: Path, seed: int) -> Path:
-    """Write one subject's ``sNN.dat``: the (40, 40, samples) ``data`` array and the (40, 4) ``labels``.
-
-    Parameters
-    ----------
-    corpus : Corpus
-        The corpus description.
-    plan : FilePlan
-        The subject's file.
-    out_dir : pathlib.Path
-        Root folder of the synthetic corpus.
-    seed : int
-        Base seed.
-
-    Returns
-    -------
-    pathlib.Path
-        The written file.
-    """
+    """Write one subject's ``sNN.dat``, ``data`` (40, 40, samples) and ``labels`` (a ``CorpusSpec.writer``)."""
     path = target_path(out_dir, plan)
     n_channels = len(corpus.manifest.channels.names)
     data = np.empty((len(plan.trials), n_channels, plan.trials[0].n_samples), dtype=DEAP_DTYPE)

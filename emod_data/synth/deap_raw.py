@@ -14,19 +14,8 @@ import numpy as np
 
 from emod_data.synth import signals
 from emod_data.synth.deap import DEAP_BASELINE_SECONDS, deap_ratings
-from emod_data.synth.plans import (
-    Corpus,
-    CorpusSpec,
-    FilePlan,
-    scaled_samples,
-    stream,
-)
-from emod_data.synth.recordings import (
-    RecordingPlan,
-    Segment,
-    TextPlan,
-    write_recording,
-)
+from emod_data.synth.plans import Corpus, CorpusSpec, FilePlan, scaled_samples, stream
+from emod_data.synth.recordings import RecordingPlan, Segment, TextPlan, write_recording
 
 DEAP_RAW_ORDER_1_22 = (
     "Fp1 AF3 F7 F3 FC1 FC5 T7 C3 CP1 CP5 P7 P3 Pz PO3 O1 Oz O2 PO4 P4 P8 CP6 CP2 C4 T8 FC6 FC2 F4 F8 AF4 Fp2 Fz Cz"
@@ -51,10 +40,6 @@ def deap_raw_layout(corpus: Corpus, subjects: int, scale: float, seed: int) -> l
 
     Parameters
     ----------
-    corpus : Corpus
-        The corpus description.
-    subjects : int
-        Number of subjects.
     scale : float
         Duration scale of every phase (at least 1 s each; the fixation at least 3 s, which hold the
         baseline). The manifest cuts each trial from code 4 to code 5, at most 60 s, so it reads the

@@ -8,15 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from emod_data.synth import signals, writers
-from emod_data.synth.plans import (
-    Corpus,
-    CorpusSpec,
-    FilePlan,
-    Trial,
-    scaled_samples,
-    stream,
-    target_path,
-)
+from emod_data.synth.plans import Corpus, CorpusSpec, FilePlan, Trial, scaled_samples, stream, target_path
 from emod_data.synth.trials import ecg_like, subject_profile, trial_signal
 
 DREAMER_CLIP_SECONDS = (199, 131, 204, 183, 194, 393, 206, 162, 212, 206, 147, 167, 117, 177, 165, 65, 203, 149)
@@ -42,10 +34,6 @@ def dreamer_layout(corpus: Corpus, subjects: int, scale: float, seed: int) -> li
 
     Parameters
     ----------
-    corpus : Corpus
-        The corpus description.
-    subjects : int
-        Number of subjects in the file.
     scale : float
         Duration scale of the clips (:data:`DREAMER_CLIP_SECONDS`); the 61 s baselines keep their length.
     seed : int
@@ -73,7 +61,9 @@ def dreamer_layout(corpus: Corpus, subjects: int, scale: float, seed: int) -> li
     return [FilePlan("DREAMER.mat", 0, "dreamer", DREAMER_DATE, tuple(trials))]
 
 
-def _write_dreamer(corpus: Corpus, plan: FilePlan, path: Path, seed: int) -> Path:
+def write_dreamer(corpus: Corpus, plan: FilePlan, out_dir: Path, seed: int) -> Path:
+    """Write one planned file of DREAMER (a ``CorpusSpec.writer``)."""
+    path = target_path(out_dir, plan)
     sfreq = corpus.config.sfreq
     n_base = round(DREAMER_BASELINE_SECONDS * sfreq)
     subjects = sorted({t.session for t in plan.trials})
@@ -121,28 +111,6 @@ def _write_dreamer(corpus: Corpus, plan: FilePlan, path: Path, seed: int) -> Pat
         "Acknowledgement": "Layout after Katsigiannis & Ramzan (2018); the signals are synthetic.",
     }
     return writers.save_mat(path, {"DREAMER": dreamer}, plan.created)
-
-
-def write_dreamer(corpus: Corpus, plan: FilePlan, out_dir: Path, seed: int) -> Path:
-    """Write one planned file of DREAMER (the one ``DREAMER.mat``).
-
-    Parameters
-    ----------
-    corpus : Corpus
-        The corpus description.
-    plan : FilePlan
-        The file to write.
-    out_dir : pathlib.Path
-        Root folder of the synthetic corpus.
-    seed : int
-        Base seed; a file's content depends only on (seed, corpus, subject).
-
-    Returns
-    -------
-    pathlib.Path
-        The written file.
-    """
-    return _write_dreamer(corpus, plan, target_path(out_dir, plan), seed)
 
 
 SPEC = CorpusSpec(signals.SignalConfig(128.0, (0.16, 43.0), False, 1.0), dreamer_layout, write_dreamer, 23)

@@ -14,15 +14,7 @@ import numpy as np
 from emod_data.channels import canonical_name
 from emod_data.lexicon import load_lexicon
 from emod_data.synth import signals, writers
-from emod_data.synth.plans import (
-    Corpus,
-    CorpusSpec,
-    FilePlan,
-    Trial,
-    scaled_samples,
-    stream,
-    target_path,
-)
+from emod_data.synth.plans import Corpus, CorpusSpec, FilePlan, Trial, scaled_samples, stream, target_path
 from emod_data.synth.trials import subject_profile, trial_signal
 
 FACED_CLIP_SECONDS = 30
@@ -80,10 +72,6 @@ def faced_layout(corpus: Corpus, subjects: int, scale: float, seed: int) -> list
 
     Parameters
     ----------
-    corpus : Corpus
-        The corpus description.
-    subjects : int
-        Number of subjects (sub000 is subject 1).
     scale : float
         Duration scale of the 30 s clips.
     seed : int
@@ -146,24 +134,7 @@ def _write_faced_remarks(plan: FilePlan, path: Path) -> Path:
 
 
 def write_faced(corpus: Corpus, plan: FilePlan, out_dir: Path, seed: int) -> Path:
-    """Write one planned file of FACED (a subject's pickle or its ``After_remarks.mat``).
-
-    Parameters
-    ----------
-    corpus : Corpus
-        The corpus description.
-    plan : FilePlan
-        The file to write.
-    out_dir : pathlib.Path
-        Root folder of the synthetic corpus.
-    seed : int
-        Base seed; a file's content depends only on (seed, corpus, subject).
-
-    Returns
-    -------
-    pathlib.Path
-        The written file.
-    """
+    """Write a subject's pickle or its ``After_remarks.mat`` (a ``CorpusSpec.writer``)."""
     path = target_path(out_dir, plan)
     if plan.container == "faced_remarks":
         return _write_faced_remarks(plan, path)

@@ -6,19 +6,8 @@ from datetime import datetime, timedelta
 
 from emod_data.lexicon import load_lexicon
 from emod_data.synth import signals
-from emod_data.synth.plans import (
-    Corpus,
-    CorpusSpec,
-    FilePlan,
-    class_va,
-    scaled_samples,
-    stream,
-)
-from emod_data.synth.recordings import (
-    RecordingPlan,
-    Segment,
-    write_recording,
-)
+from emod_data.synth.plans import Corpus, CorpusSpec, FilePlan, class_va, scaled_samples, stream
+from emod_data.synth.recordings import RecordingPlan, Segment, write_recording
 
 FACED_CLIP_SECONDS = (
     74,
@@ -64,10 +53,6 @@ def faced_raw_layout(corpus: Corpus, subjects: int, scale: float, seed: int) -> 
 
     Parameters
     ----------
-    corpus : Corpus
-        The corpus description.
-    subjects : int
-        Number of subjects (``sub000`` ..).
     scale : float
         Duration scale of the clips and of the 30 s rests between them (each at least 1 s).
     seed : int

@@ -8,19 +8,8 @@ import numpy as np
 
 from emod_data.lexicon import load_lexicon
 from emod_data.synth import signals
-from emod_data.synth.plans import (
-    Corpus,
-    CorpusSpec,
-    FilePlan,
-    scaled_samples,
-    stream,
-)
-from emod_data.synth.recordings import (
-    RecordingPlan,
-    Segment,
-    TextPlan,
-    write_recording,
-)
+from emod_data.synth.plans import Corpus, CorpusSpec, FilePlan, scaled_samples, stream
+from emod_data.synth.recordings import RecordingPlan, Segment, TextPlan, write_recording
 
 MAHNOB_CLIP_SECONDS = (101, 117, 89, 66, 35, 57, 79, 95, 71, 84, 46, 104, 62, 53, 112, 75, 41, 98, 68, 86)
 """Synthetic clip durations (s) of trials 1-20 (the real clips last 35-117 s)."""
@@ -37,10 +26,6 @@ def mahnob_layout(corpus: Corpus, subjects: int, scale: float, seed: int) -> lis
 
     Parameters
     ----------
-    corpus : Corpus
-        The corpus description.
-    subjects : int
-        Number of subjects.
     scale : float
         Duration scale of the clips and of the 30 s margins before and after them (each at least 1 s).
     seed : int

@@ -7,14 +7,7 @@ from pathlib import Path
 
 from emod_data.lexicon import load_lexicon
 from emod_data.synth import signals, writers
-from emod_data.synth.plans import (
-    Corpus,
-    CorpusSpec,
-    FilePlan,
-    Trial,
-    scaled_samples,
-    target_path,
-)
+from emod_data.synth.plans import Corpus, CorpusSpec, FilePlan, Trial, scaled_samples, target_path
 from emod_data.synth.trials import subject_profile, trial_signal
 
 MPED_SECONDS = (
@@ -46,10 +39,6 @@ def mped_layout(corpus: Corpus, subjects: int, scale: float, seed: int) -> list[
 
     Parameters
     ----------
-    corpus : Corpus
-        The corpus description.
-    subjects : int
-        Number of subjects.
     scale : float
         Duration scale of :data:`MPED_SECONDS`.
     seed : int
@@ -78,32 +67,12 @@ def mped_layout(corpus: Corpus, subjects: int, scale: float, seed: int) -> list[
     return plans
 
 
-def _write_mped(corpus: Corpus, plan: FilePlan, path: Path, seed: int) -> Path:
+def write_mped(corpus: Corpus, plan: FilePlan, out_dir: Path, seed: int) -> Path:
+    """Write one planned file of MPED (a ``CorpusSpec.writer``)."""
+    path = target_path(out_dir, plan)
     profile = subject_profile(corpus, plan.subject, seed)
     variables = {trial.key: trial_signal(corpus, profile, plan.subject, trial, seed)[0] for trial in plan.trials}
     return writers.save_mat(path, variables, plan.created, MPED_PLATFORM)
-
-
-def write_mped(corpus: Corpus, plan: FilePlan, out_dir: Path, seed: int) -> Path:
-    """Write one planned file of MPED (one of a subject's two files).
-
-    Parameters
-    ----------
-    corpus : Corpus
-        The corpus description.
-    plan : FilePlan
-        The file to write.
-    out_dir : pathlib.Path
-        Root folder of the synthetic corpus.
-    seed : int
-        Base seed; a file's content depends only on (seed, corpus, subject).
-
-    Returns
-    -------
-    pathlib.Path
-        The written file.
-    """
-    return _write_mped(corpus, plan, target_path(out_dir, plan), seed)
 
 
 SPEC = CorpusSpec(signals.SignalConfig(1000.0, (None, None), True, 1.0), mped_layout, write_mped, 23)

@@ -92,7 +92,7 @@ class Corpus:
     manifest: Manifest
     config: signals.SignalConfig
     layout: Callable[[Corpus, int, float, int], list[FilePlan]]
-    writer: Callable[[Corpus, FilePlan, Path, int], Path] | None = None
+    writer: Callable[[Corpus, FilePlan, Path, int], Path]
 
     @property
     def eeg_names(self) -> list[str]:
@@ -110,9 +110,13 @@ class CorpusSpec:
     config : SignalConfig
         Recording conditions (the rate must equal the manifest's ``format.sfreq``).
     layout : callable
-        ``layout(corpus, subjects, scale, seed) -> list of FilePlan``.
+        ``layout(corpus, subjects, scale, seed) -> list of FilePlan``: the files of subjects 1 to ``subjects``,
+        every real trial duration multiplied by ``scale``; random choices (ratings, presentation orders) are
+        drawn from streams of ``seed`` (:func:`stream`), so a subject's files do not depend on how many are
+        written. The layout functions' docstrings say what ``scale`` and ``seed`` change for their corpus.
     writer : callable
-        ``writer(corpus, plan, out_dir, seed) -> path``: writes one planned file.
+        ``writer(corpus, plan, out_dir, seed) -> path``: writes one planned file under ``out_dir`` (its bytes
+        depend only on the seed, the corpus and the subject) and returns its path.
     real_subjects : int
         Number of subjects of the real corpus (the most :func:`emod_data.synth.synthesize` writes).
     """
@@ -124,16 +128,7 @@ class CorpusSpec:
 
 
 def corpus_spec(name: str) -> CorpusSpec:
-    """The ``SPEC`` of the corpus module ``emod_data.synth.<name>``.
-
-    Parameters
-    ----------
-    name : str
-        A name of :data:`SYNTH_CORPORA`.
-
-    Returns
-    -------
-    CorpusSpec
+    """The ``SPEC`` of the corpus module ``emod_data.synth.<name>`` (``name`` in :data:`SYNTH_CORPORA`).
 
     Raises
     ------
@@ -168,24 +163,7 @@ def get_corpus(name: str) -> Corpus:
 
 
 def write_file(corpus: Corpus, plan: FilePlan, out_dir: Path, seed: int) -> Path:
-    """Write one planned file under ``out_dir`` with the corpus' writer.
-
-    Parameters
-    ----------
-    corpus : Corpus
-        The corpus description.
-    plan : FilePlan
-        The file to write.
-    out_dir : pathlib.Path
-        Root folder of the synthetic corpus.
-    seed : int
-        Base seed; the file's content depends only on (seed, corpus, subject).
-
-    Returns
-    -------
-    pathlib.Path
-        The written file.
-    """
+    """Write one planned file under ``out_dir`` with the corpus' writer (:attr:`Corpus.writer`)."""
     return corpus.writer(corpus, plan, out_dir, seed)
 
 

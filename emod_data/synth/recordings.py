@@ -170,24 +170,7 @@ def render(corpus: Corpus, plan: RecordingPlan, seed: int) -> Iterator[np.ndarra
 
 
 def write_recording(corpus: Corpus, plan: FilePlan, out_dir: Path, seed: int) -> Path:
-    """Write one planned file of a continuous corpus (a CNT or BDF recording, or a text file).
-
-    Parameters
-    ----------
-    corpus : Corpus
-        The corpus description.
-    plan : FilePlan
-        A :class:`RecordingPlan` or :class:`TextPlan`.
-    out_dir : pathlib.Path
-        Root folder of the synthetic corpus.
-    seed : int
-        Base seed.
-
-    Returns
-    -------
-    pathlib.Path
-        The written file.
-    """
+    """Write a CNT or BDF recording, or a text file, of a continuous corpus (a ``CorpusSpec.writer``)."""
     path = target_path(out_dir, plan)
     if isinstance(plan, TextPlan):
         path.write_text(plan.text, encoding="utf-8")

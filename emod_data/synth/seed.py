@@ -11,14 +11,7 @@ from datetime import datetime
 import numpy as np
 
 from emod_data.synth import signals
-from emod_data.synth.plans import (
-    Corpus,
-    CorpusSpec,
-    FilePlan,
-    Trial,
-    class_trials,
-    session_files,
-)
+from emod_data.synth.plans import Corpus, CorpusSpec, FilePlan, Trial, class_trials, session_files
 from emod_data.synth.trials import write_matlab
 
 SEED_FIRST_DATES = (
@@ -42,10 +35,6 @@ def seed_layout(corpus: Corpus, subjects: int, scale: float, seed: int) -> list[
 
     Parameters
     ----------
-    corpus : Corpus
-        The corpus description.
-    subjects : int
-        Number of subjects to write.
     scale : float
         Duration scale applied to every trial.
     seed : int

@@ -9,14 +9,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from emod_data.synth import signals
-from emod_data.synth.plans import (
-    Corpus,
-    CorpusSpec,
-    FilePlan,
-    Trial,
-    class_trials,
-    session_files,
-)
+from emod_data.synth.plans import Corpus, CorpusSpec, FilePlan, Trial, class_trials, session_files
 from emod_data.synth.trials import write_matlab
 
 SEED_IV_PREFIXES = tuple("cz ha hql ldy ly mhw mz qyt rx tyc whh wll wq zjd zjy".split())
@@ -112,10 +105,6 @@ def seed_iv_layout(corpus: Corpus, subjects: int, scale: float, seed: int) -> li
 
     Parameters
     ----------
-    corpus : Corpus
-        The corpus description.
-    subjects : int
-        Number of subjects to write.
     scale : float
         Duration scale applied to :data:`SEED_IV_DURATIONS`.
     seed : int

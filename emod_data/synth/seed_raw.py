@@ -4,21 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from emod_data.synth import signals
-from emod_data.synth.plans import (
-    Corpus,
-    CorpusSpec,
-    FilePlan,
-    scaled_samples,
-)
-from emod_data.synth.recordings import (
-    CNT_EXTRA,
-    RecordingPlan,
-    TextPlan,
-    scaled_spans,
-    spans_recording,
-    write_recording,
-)
+from emod_data.synth import recordings, signals
+from emod_data.synth.plans import Corpus, CorpusSpec, FilePlan, scaled_samples
+from emod_data.synth.recordings import CNT_EXTRA, RecordingPlan, TextPlan, scaled_spans, spans_recording
 
 SEED_RAW_STARTS = (
     27000,
@@ -63,10 +51,6 @@ def seed_raw_layout(corpus: Corpus, subjects: int, scale: float, seed: int) -> l
 
     Parameters
     ----------
-    corpus : Corpus
-        The corpus description.
-    subjects : int
-        Number of subjects.
     scale : float
         Duration scale applied to the sample indices of ``time.txt`` (every trial at least 1 s); the scaled
         file is written.
@@ -106,5 +90,7 @@ def seed_raw_layout(corpus: Corpus, subjects: int, scale: float, seed: int) -> l
     return plans
 
 
-SPEC = CorpusSpec(signals.SignalConfig(1000.0, (None, None), True, 1.0), seed_raw_layout, write_recording, 15)
+SPEC = CorpusSpec(
+    signals.SignalConfig(1000.0, (None, None), True, 1.0), seed_raw_layout, recordings.write_recording, 15
+)
 """How SEED raw is synthesized."""

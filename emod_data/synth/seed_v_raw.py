@@ -5,12 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 
 from emod_data.synth import signals
-from emod_data.synth.plans import (
-    Corpus,
-    CorpusSpec,
-    FilePlan,
-    later_dates,
-)
+from emod_data.synth.plans import Corpus, CorpusSpec, FilePlan, later_dates
 from emod_data.synth.recordings import (
     CNT_EXTRA,
     RecordingPlan,
@@ -48,10 +43,6 @@ def seed_v_layout(corpus: Corpus, subjects: int, scale: float, seed: int) -> lis
 
     Parameters
     ----------
-    corpus : Corpus
-        The corpus description.
-    subjects : int
-        Number of subjects.
     scale : float
         Duration scale: the timestamps are scaled (whole seconds, every trial at least 1 s) and the
         timestamp file written with the scaled values; at 1.0 it is the real file.

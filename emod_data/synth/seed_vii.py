@@ -5,12 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from emod_data.synth import signals
-from emod_data.synth.plans import (
-    Corpus,
-    CorpusSpec,
-    FilePlan,
-    class_trials,
-)
+from emod_data.synth.plans import Corpus, CorpusSpec, FilePlan, class_trials
 from emod_data.synth.trials import write_matlab
 
 SEED_VII_DURATIONS = (
@@ -27,21 +22,8 @@ SEED_VII_DATE = datetime(2024, 3, 1, 10, 0, 0)
 def seed_vii_layout(corpus: Corpus, subjects: int, scale: float, seed: int) -> list[FilePlan]:
     """SEED-VII: ``EEG_preprocessed/<subject>.mat`` (MATLAB v7.3) with variables ``'1'`` .. ``'80'``.
 
-    Parameters
-    ----------
-    corpus : Corpus
-        The corpus description.
-    subjects : int
-        Number of subjects to write.
-    scale : float
-        Duration scale applied to :data:`SEED_VII_DURATIONS`.
-    seed : int
-        Base seed (unused: labels come from the manifest).
-
-    Returns
-    -------
-    list of FilePlan
-        Per subject one file; trial k = (session - 1) * 20 + i is labelled by
+    ``scale`` multiplies :data:`SEED_VII_DURATIONS`; ``seed`` is unused (labels come from the manifest).
+    Returns per subject one file; trial k = (session - 1) * 20 + i is labelled by
         ``sequence_by_session[session][i - 1]``.
     """
     sequences = corpus.manifest.labels.sequence_by_session

@@ -88,24 +88,7 @@ def render_trials(corpus: Corpus, plan: FilePlan, seed: int) -> Iterator[tuple[s
 
 
 def write_matlab(corpus: Corpus, plan: FilePlan, out_dir: Path, seed: int) -> Path:
-    """Write a plan of one variable per trial as MATLAB v5 (``container`` ``mat5``) or v7.3 (``mat73``).
-
-    Parameters
-    ----------
-    corpus : Corpus
-        The corpus description.
-    plan : FilePlan
-        The file to write.
-    out_dir : pathlib.Path
-        Root folder of the synthetic corpus.
-    seed : int
-        Base seed; the file's content depends only on (seed, corpus, subject).
-
-    Returns
-    -------
-    pathlib.Path
-        The written file.
-    """
+    """Write one variable per trial as MATLAB v5 (``mat5``) or v7.3 (``mat73``) (a ``CorpusSpec.writer``)."""
     path = target_path(out_dir, plan)
     variables = render_trials(corpus, plan, seed)
     if plan.container == "mat73":
