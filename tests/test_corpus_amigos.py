@@ -5,11 +5,14 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
+import pytest
 import scipy.io
 
 from emod_data.ingest import ingest
 from emod_data.synth.amigos import AMIGOS_SECONDS, AMIGOS_VIDEO_IDS, amigos_layout, write_amigos
 from emod_data.synth.plans import get_corpus
+
+pytestmark = pytest.mark.slow  # synthesizes and ingests or trains: left out of the quick loop
 
 SCALE = 0.02
 NAME = "Data_Preprocessed_P01"

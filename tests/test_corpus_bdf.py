@@ -25,6 +25,8 @@ from emod_data.synth.faced_raw import FACED_CHANNELS
 from emod_data.synth.mahnob_hci import MAHNOB_CLIP_SECONDS
 from emod_data.synth.plans import get_corpus, scaled_samples, write_file
 
+pytestmark = pytest.mark.slow  # synthesizes and ingests or trains: left out of the quick loop
+
 SCALE = 0.03
 
 

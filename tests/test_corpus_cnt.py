@@ -20,6 +20,8 @@ from emod_data.synth.cnt import resolution_uv, write_cnt
 from emod_data.synth.plans import get_corpus
 from emod_data.synth.recordings import render
 
+pytestmark = pytest.mark.slow  # synthesizes and ingests or trains: left out of the quick loop
+
 SCALE = 0.01  # SEED-V sessions of about 35 s at 1000 Hz
 SEED_V_LABELS = {1: [4, 1, 3, 2, 0, 4, 1, 3, 2, 0, 4, 1, 3, 2, 0], 2: [2, 1, 3, 0, 4, 4, 0, 3, 2, 1, 3, 4, 1, 2, 0]}
 SEED_V_LABELS[3] = SEED_V_LABELS[2]

@@ -6,6 +6,7 @@ import pickle
 import shutil
 
 import numpy as np
+import pytest
 import scipy.io
 
 from emod_data.ingest import ingest
@@ -14,6 +15,8 @@ from emod_data.manifest import load_manifest
 from emod_data.store import open_store
 from emod_data.synth import synthesize
 from emod_data.synth.faced import FACED_ITEMS
+
+pytestmark = pytest.mark.slow  # synthesizes and ingests or trains: left out of the quick loop
 
 SCALE = 0.05  # 1.5 s clips
 CLASSES = ["anger"] * 3 + ["disgust"] * 3 + ["fear"] * 3 + ["sadness"] * 3 + ["neutral"] * 4

@@ -13,6 +13,8 @@ from emod_data.ingest import ingest
 from emod_data.manifest import MANIFEST_DIR, load_manifest
 from emod_data.synth.mped import MPED_LABELS, MPED_SECONDS
 
+pytestmark = pytest.mark.slow  # synthesizes and ingests or trains: left out of the quick loop
+
 SCALE = 0.005  # 1 s trials (the minimum) at 1000 Hz
 CLASSES = {1: "neutral", 2: "joy", 3: "funny", 4: "anger", 5: "fear", 6: "disgust", 7: "sadness"}
 

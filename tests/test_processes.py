@@ -140,6 +140,8 @@ import time
 
 import emod_data.ingest as ingest
 
+pytestmark = pytest.mark.slow  # synthesizes and ingests or trains: left out of the quick loop
+
 original = ingest.process_file
 
 

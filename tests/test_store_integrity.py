@@ -45,6 +45,8 @@ import os, signal, sys
 import emod_data.store as store
 from emod_data.config import ProcessingConfig
 
+pytestmark = pytest.mark.slow  # synthesizes and ingests or trains: left out of the quick loop
+
 def killed(*args, **kwargs):  # the channels table is written, the root zarr.json is next
     os.kill(os.getpid(), signal.SIGKILL)
 

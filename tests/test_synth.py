@@ -42,6 +42,7 @@ def corpora(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("corpus", SYNTH_CORPORA)
 def test_paths_match_manifest_pattern(corpora, corpus):
     root, files = corpora[corpus]
@@ -53,6 +54,7 @@ def test_paths_match_manifest_pattern(corpora, corpus):
         assert re.match(manifest.files.pattern, rel), rel
 
 
+@pytest.mark.slow
 def test_seed_layout(corpora):
     root, files = corpora["seed"]
     rel = _relative(files, root)
@@ -81,6 +83,7 @@ def test_seed_layout(corpora):
     assert label.ravel().tolist() == list(SEED_LABELS)
 
 
+@pytest.mark.slow
 def test_seed_iv_layout(corpora):
     root, files = corpora["seed_iv"]
     rel = _relative(files, root)
@@ -102,6 +105,7 @@ def test_seed_iv_layout(corpora):
             assert value.shape == (62, max(round(200 * seconds * SCALE), 200))
 
 
+@pytest.mark.slow
 def test_seed_vii_layout(corpora):
     root, files = corpora["seed_vii"]
     assert _relative(files, root) == ["EEG_preprocessed/1.mat"]
@@ -120,6 +124,7 @@ def test_seed_vii_layout(corpora):
         scipy.io.loadmat(path)
 
 
+@pytest.mark.slow
 def test_deap_layout(corpora):
     root, files = corpora["deap"]
     assert _relative(files, root) == ["data_preprocessed_python/s01.dat"]
@@ -143,6 +148,7 @@ def test_deap_layout(corpora):
     assert 1000 < content["data"][:, 36].mean() < 10000  # GSR in the thousands
 
 
+@pytest.mark.slow
 def test_signals_are_plausible_eeg(corpora):
     _, files = corpora["seed"]
     mat = scipy.io.loadmat(files[0])
@@ -153,6 +159,7 @@ def test_signals_are_plausible_eeg(corpora):
     assert np.median(np.abs(correlation[np.triu_indices(62, 1)])) > 0.05  # spatially correlated
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("corpus", SYNTH_CORPORA)
 def test_same_seed_same_bytes(tmp_path, corpus):
     first = synthesize(corpus, tmp_path / "a", subjects=1, duration_scale=SCALE, seed=3)
@@ -165,6 +172,7 @@ def test_same_seed_same_bytes(tmp_path, corpus):
     assert differ and all(not rel.endswith("label.mat") for rel in differ)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("corpus", ["seed", "seed_vii", "deap"])
 def test_subject_independent_of_count(tmp_path, corpus):
     one = synthesize(corpus, tmp_path / "one", subjects=1, duration_scale=SCALE)
@@ -206,6 +214,7 @@ def test_bad_arguments(tmp_path, kwargs, message):
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_band_power_follows_valence_and_arousal(tmp_path):
     (path,) = synthesize("deap", tmp_path, subjects=1, duration_scale=0.05, seed=11)
     with open(path, "rb") as handle:

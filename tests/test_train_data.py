@@ -23,6 +23,8 @@ from emod_train.data import (
 )
 from emod_train.errors import DataError
 
+pytestmark = pytest.mark.slow  # synthesizes and ingests or trains: left out of the quick loop
+
 
 @pytest.fixture(scope="module")
 def store(store_all):

@@ -15,6 +15,8 @@ from emod_train.distributed import DistributedContext, ShardedBatchSampler, cont
 from emod_train.pretrain import PretrainConfig, pretrain
 from emod_train.runtime import load_checkpoint
 
+pytestmark = pytest.mark.slow  # synthesizes and ingests or trains: left out of the quick loop
+
 TINY = "dim=16,heads=4,ffn=32,depth=1"
 SOURCES = "seed_iv,seed_vii,deap"  # three channel counts: three sub-batches per step
 

@@ -11,6 +11,8 @@ from emod_train.data import window_table
 from emod_train.errors import DataError
 from emod_train.features import BANDS, de_features, differential_entropy, min_max_scale
 
+pytestmark = pytest.mark.slow  # synthesizes and ingests or trains: left out of the quick loop
+
 SFREQ = 200.0
 
 
