@@ -15,6 +15,8 @@ import pytest
 
 from emod_data.errors import ClusterError
 
+pytestmark = pytest.mark.slow  # synthesizes and ingests or trains: left out of the quick loop
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -139,8 +141,6 @@ SLOW_TASKS = """
 import time
 
 import emod_data.ingest as ingest
-
-pytestmark = pytest.mark.slow  # synthesizes and ingests or trains: left out of the quick loop
 
 original = ingest.process_file
 

@@ -17,6 +17,8 @@ from emod_data.ingest import ingest
 from emod_data.inspect import inspect_store
 from emod_data.store import create_or_check_root, open_store, read_root
 
+pytestmark = pytest.mark.slow  # synthesizes and ingests or trains: left out of the quick loop
+
 
 @pytest.fixture(scope="module")
 def small_store(raw_corpora, tmp_path_factory) -> Path:
@@ -44,8 +46,6 @@ KILL_DURING_ROOT = """
 import os, signal, sys
 import emod_data.store as store
 from emod_data.config import ProcessingConfig
-
-pytestmark = pytest.mark.slow  # synthesizes and ingests or trains: left out of the quick loop
 
 def killed(*args, **kwargs):  # the channels table is written, the root zarr.json is next
     os.kill(os.getpid(), signal.SIGKILL)
