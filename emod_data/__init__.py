@@ -14,31 +14,17 @@ The main entry points are importable from the package itself (loaded lazily)::
 
 from __future__ import annotations
 
-import importlib
+from emod_data.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "open_store": "emod_data.store",
-    "Store": "emod_data.store",
-    "ingest": "emod_data.ingest",
-    "IngestReport": "emod_data.ingest",
-    "load_manifest": "emod_data.manifest",
-    "available_manifests": "emod_data.manifest",
-    "load_lexicon": "emod_data.lexicon",
-    "ProcessingConfig": "emod_data.config",
-    "load_config": "emod_data.config",
-    "synthesize": "emod_data.synth",
+    "emod_data.store": "open_store Store",
+    "emod_data.ingest": "ingest IngestReport",
+    "emod_data.manifest": "load_manifest available_manifests",
+    "emod_data.lexicon": "load_lexicon",
+    "emod_data.config": "ProcessingConfig load_config",
+    "emod_data.synth": "synthesize",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'emod_data' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -99,6 +99,13 @@ def _storage_options(items: list[str] | None) -> dict | None:
         raise typer.BadParameter(str(exc), param_hint="--storage-option") from None
 
 
+def _run_options(workers: int, storage_option: list[str] | None, scheduler: str | None, cluster_timeout: float) -> dict:
+    """The keyword arguments ingest and inspect share: workers, progress, storage options and the cluster."""
+    options = _storage_options(storage_option)
+    return {"workers": workers, "progress": True, "storage_options": options, "scheduler": scheduler,
+            "cluster_timeout": cluster_timeout}  # fmt: skip
+
+
 def _subjects(values: list[str] | None) -> list[str] | None:
     if not values:
         return None
@@ -174,20 +181,10 @@ def ingest_command(
     from emod_data.ingest import ingest
 
     try:
-        options = _storage_options(storage_option)
+        run = _run_options(workers, storage_option, scheduler, cluster_timeout)
         processing = _processing(config, sfreq, bandpass, notch, reference, raw, bad_channels, ica)
         report = ingest(
-            corpus,
-            raw_dir,
-            store,
-            workers=workers,
-            overwrite=overwrite,
-            subjects=_subjects(subjects),
-            config=processing,
-            scheduler=scheduler,
-            progress=True,
-            storage_options=options,
-            cluster_timeout=cluster_timeout,
+            corpus, raw_dir, store, overwrite=overwrite, subjects=_subjects(subjects), config=processing, **run
         )
     except (EmodDataError, OSError) as exc:
         _fail(exc, verbose)
@@ -362,22 +359,11 @@ def inspect_command(
     except ValueError:
         raise typer.BadParameter(f"expected numbers like 0.8,0.1,0.1 (got {split_fractions!r})") from None
     try:
-        options = _storage_options(storage_option)
+        run = _run_options(workers, storage_option, scheduler, cluster_timeout)
         proposed = _read_split_file(split_file) if split_file is not None else split
+        split_args = {"split": proposed, "split_by": split_by, "split_fractions": fractions, "split_seed": split_seed}
         result = inspect_store(
-            store,
-            corpora=_subjects(corpus),
-            report_dir=report,
-            window_seconds=window,
-            workers=workers,
-            split=proposed,
-            split_by=split_by,
-            split_fractions=fractions,
-            split_seed=split_seed,
-            progress=True,
-            storage_options=options,
-            scheduler=scheduler,
-            cluster_timeout=cluster_timeout,
+            store, corpora=_subjects(corpus), report_dir=report, window_seconds=window, **split_args, **run
         )
     except (EmodDataError, ValueError, OSError) as exc:
         _fail(exc, verbose)

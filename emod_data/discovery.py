@@ -37,9 +37,9 @@ class SourceFile:
     session: int | None
 
 
-def natural_key(text: str) -> tuple:
-    """Sort key comparing digit runs as numbers (``s2`` before ``s10``)."""
-    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))
+def natural_key(text: object) -> tuple:
+    """Sort key comparing digit runs as numbers (``s2`` before ``s10``); any value is compared as its text."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(text)))
 
 
 def discover(

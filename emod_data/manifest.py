@@ -18,7 +18,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from emod_data.errors import ManifestError
-from emod_data.segmentation import CONTINUOUS_CONTAINERS, RecordingSection, check_manifest
+from emod_data.readers.base import CONTAINERS, CONTINUOUS_CONTAINERS
+from emod_data.segmentation import RecordingSection, check_manifest
 
 MANIFEST_DIR = Path(__file__).resolve().parent / "manifests"
 """Folder of the manifests shipped with the project."""
@@ -77,7 +78,7 @@ class FilesSection(_Section):
 class FormatSection(_Section):
     """Which container and layout hold the signals."""
 
-    container: Literal["mat", "pickle", "cnt", "bdf", "edf", "bids"]
+    container: str
     layout: Literal["per_variable", "stacked", "cells"] | None = None  # None for continuous containers
     trial_key: str | None = None
     data_key: str | None = None
@@ -90,6 +91,13 @@ class FormatSection(_Section):
     subjects_key: str | None = None
     baseline_key: str | None = None
     stimulus_key: str | None = None
+
+    @field_validator("container")
+    @classmethod
+    def _registered_container(cls, value: str) -> str:
+        if value not in CONTAINERS:
+            raise ValueError(f"unknown container '{value}': expected one of {', '.join(CONTAINERS)}")
+        return value
 
     @model_validator(mode="after")
     def _layout_fields(self) -> FormatSection:

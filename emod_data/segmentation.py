@@ -30,9 +30,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from emod_data.errors import ReaderError
-
-CONTINUOUS_CONTAINERS = ("cnt", "bdf", "edf", "bids")
-"""``format.container`` values read through MNE as continuous recordings."""
+from emod_data.readers.base import CONTINUOUS_CONTAINERS
 
 
 class RecordingSection(BaseModel):

@@ -1,4 +1,9 @@
-"""Shared fixtures: small synthetic corpora in the real layouts, and stores ingested from them."""
+"""Shared fixtures: small synthetic corpora in the real layouts, and stores ingested from them.
+
+A corpus test module that sets ``CORPUS`` (a synthesizable corpus) and ``SYNTH`` (the arguments of
+:func:`emod_data.synth.synthesize`) gets ``raw`` (the corpus, written once per module), ``report`` (its
+ingest into a module store) and ``copy`` (a private copy a test may damage).
+"""
 
 from __future__ import annotations
 
@@ -38,4 +43,26 @@ def seed_copy(raw_corpora, tmp_path) -> Path:
     """A private copy of the synthetic SEED corpus that a test may damage."""
     target = tmp_path / "seed"
     shutil.copytree(raw_corpora["seed"], target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def raw(request, tmp_path_factory) -> Path:
+    """The test module's synthetic ``CORPUS``, written once per module with its ``SYNTH`` arguments."""
+    root = tmp_path_factory.mktemp(request.module.CORPUS)
+    synthesize(request.module.CORPUS, root, **request.module.SYNTH)
+    return root
+
+
+@pytest.fixture(scope="module")
+def report(raw, request, tmp_path_factory):
+    """The ingest report of ``raw`` into a store of the module's own."""
+    return ingest(request.module.CORPUS, raw, tmp_path_factory.mktemp(f"{request.module.CORPUS}_store") / "s.zarr")
+
+
+@pytest.fixture
+def copy(raw, request, tmp_path) -> Path:
+    """A private copy of ``raw`` that a test may damage."""
+    target = tmp_path / request.module.CORPUS
+    shutil.copytree(raw, target)
     return target

@@ -17,6 +17,8 @@ from emod_data.manifest import load_manifest
 from emod_data.store import open_store
 from emod_data.synth import synthesize
 
+pytestmark = pytest.mark.slow  # synthesizes and ingests or trains: left out of the quick loop
+
 NAMES = load_manifest("deap").channels.names
 NEIGHBOURS = ["FC6", "CP6", "C4", "O1", "O2", "PO4", "Pz", "FC1", "CP5", "C4", "Fz"]
 

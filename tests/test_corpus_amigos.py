@@ -9,31 +9,18 @@ import pytest
 import scipy.io
 
 from emod_data.ingest import ingest
-from emod_data.synth import synthesize
-from emod_data.synth.layouts import get_corpus
-from emod_data.synth.layouts_mat import AMIGOS_SECONDS, AMIGOS_VIDEO_IDS, amigos_layout, write_plan
+from emod_data.synth.amigos import AMIGOS_SECONDS, AMIGOS_VIDEO_IDS, amigos_layout, write_amigos
+from emod_data.synth.plans import get_corpus
+
+pytestmark = pytest.mark.slow  # synthesizes and ingests or trains: left out of the quick loop
 
 SCALE = 0.02
 NAME = "Data_Preprocessed_P01"
 
 
-@pytest.fixture(scope="module")
-def raw(tmp_path_factory):
-    root = tmp_path_factory.mktemp("amigos")
-    synthesize("amigos", root, subjects=1, duration_scale=SCALE, seed=4)
-    return root
-
-
-@pytest.fixture(scope="module")
-def report(raw, tmp_path_factory):
-    return ingest("amigos", raw, tmp_path_factory.mktemp("amigos_store") / "s.zarr")
-
-
-@pytest.fixture
-def copy(raw, tmp_path):
-    target = tmp_path / "amigos"
-    shutil.copytree(raw, target)
-    return target
+CORPUS = "amigos"
+SYNTH = {"subjects": 1, "duration_scale": SCALE, "seed": 4}
+"""The corpus and synthesis arguments of the shared ``raw``, ``report`` and ``copy`` fixtures (conftest.py)."""
 
 
 def _load(path):
@@ -129,7 +116,7 @@ def test_missing_variable_fails_the_file_only(copy, tmp_path):
 def test_participants_without_long_videos(tmp_path):
     corpus = get_corpus("amigos")
     plan = amigos_layout(corpus, 8, 0.01, 0)[7]  # P08 did not take part in the long-videos experiment
-    write_plan(corpus, plan, tmp_path, 0)
+    write_amigos(corpus, plan, tmp_path, 0)
     content = _load(tmp_path / plan.relpath)
     assert [c.size == 0 for c in content["joined_data"][0]] == [False] * 16 + [True] * 4
     report = ingest("amigos", tmp_path, tmp_path / "s.zarr")

@@ -20,8 +20,12 @@ from emod_data.readers import read_trials
 from emod_data.readers.mne_raw import detect_unit_scale
 from emod_data.synth import synthesize
 from emod_data.synth.bdf import BdfSignal, status_signal, write_bdf
-from emod_data.synth.continuous import DEAP_RAW_ORDER_1_22, FACED_CHANNELS, MAHNOB_CLIP_SECONDS
-from emod_data.synth.layouts import get_corpus, scaled_samples, write_file
+from emod_data.synth.deap_raw import DEAP_RAW_ORDER_1_22
+from emod_data.synth.faced_raw import FACED_CHANNELS
+from emod_data.synth.mahnob_hci import MAHNOB_CLIP_SECONDS
+from emod_data.synth.plans import get_corpus, scaled_samples, write_file
+
+pytestmark = pytest.mark.slow  # synthesizes and ingests or trains: left out of the quick loop
 
 SCALE = 0.03
 

@@ -13,7 +13,9 @@ import pytest
 from emod_data.ingest import ingest
 from emod_data.manifest import MANIFEST_DIR
 from emod_data.synth import synthesize
-from emod_data.synth.continuous import BIDS_FILMS
+from emod_data.synth.bids_example import BIDS_FILMS
+
+pytestmark = pytest.mark.slow  # synthesizes and ingests or trains: left out of the quick loop
 
 SCALE = 0.05  # 3 s films, 1 s rests
 DOCS = Path(__file__).resolve().parent.parent / "docs"

@@ -17,8 +17,10 @@ from emod_data.readers import read_trials
 from emod_data.segmentation import parse_span_file
 from emod_data.synth import synthesize
 from emod_data.synth.cnt import resolution_uv, write_cnt
-from emod_data.synth.continuous import render
-from emod_data.synth.layouts import get_corpus
+from emod_data.synth.plans import get_corpus
+from emod_data.synth.recordings import render
+
+pytestmark = pytest.mark.slow  # synthesizes and ingests or trains: left out of the quick loop
 
 SCALE = 0.01  # SEED-V sessions of about 35 s at 1000 Hz
 SEED_V_LABELS = {1: [4, 1, 3, 2, 0, 4, 1, 3, 2, 0, 4, 1, 3, 2, 0], 2: [2, 1, 3, 0, 4, 4, 0, 3, 2, 1, 3, 4, 1, 2, 0]}

@@ -2,37 +2,22 @@
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 import scipy.io
 
 from emod_data.ingest import ingest
-from emod_data.synth import synthesize
-from emod_data.synth.layouts_mat import DREAMER_CLIP_SECONDS
+from emod_data.synth.dreamer import DREAMER_CLIP_SECONDS
+
+pytestmark = pytest.mark.slow  # synthesizes and ingests or trains: left out of the quick loop
 
 SCALE = 0.02
 CHANNELS = ["AF3", "F7", "F3", "FC5", "T7", "P7", "O1", "O2", "P8", "T8", "FC6", "F4", "F8", "AF4"]
 
 
-@pytest.fixture(scope="module")
-def raw(tmp_path_factory):
-    root = tmp_path_factory.mktemp("dreamer")
-    synthesize("dreamer", root, subjects=2, duration_scale=SCALE, seed=3)
-    return root
-
-
-@pytest.fixture(scope="module")
-def report(raw, tmp_path_factory):
-    return ingest("dreamer", raw, tmp_path_factory.mktemp("dreamer_store") / "s.zarr")
-
-
-@pytest.fixture
-def copy(raw, tmp_path):
-    target = tmp_path / "dreamer"
-    shutil.copytree(raw, target)
-    return target
+CORPUS = "dreamer"
+SYNTH = {"subjects": 2, "duration_scale": SCALE, "seed": 3}
+"""The corpus and synthesis arguments of the shared ``raw``, ``report`` and ``copy`` fixtures (conftest.py)."""
 
 
 def _subjects(path):

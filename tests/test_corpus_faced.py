@@ -14,30 +14,18 @@ from emod_data.lexicon import load_lexicon
 from emod_data.manifest import load_manifest
 from emod_data.store import open_store
 from emod_data.synth import synthesize
-from emod_data.synth.layouts_mat import FACED_ITEMS
+from emod_data.synth.faced import FACED_ITEMS
+
+pytestmark = pytest.mark.slow  # synthesizes and ingests or trains: left out of the quick loop
 
 SCALE = 0.05  # 1.5 s clips
 CLASSES = ["anger"] * 3 + ["disgust"] * 3 + ["fear"] * 3 + ["sadness"] * 3 + ["neutral"] * 4
 CLASSES += ["amusement"] * 3 + ["inspiration"] * 3 + ["joy"] * 3 + ["tenderness"] * 3
 
 
-@pytest.fixture(scope="module")
-def raw(tmp_path_factory):
-    root = tmp_path_factory.mktemp("faced")
-    synthesize("faced", root, subjects=2, duration_scale=SCALE, seed=5)
-    return root
-
-
-@pytest.fixture(scope="module")
-def report(raw, tmp_path_factory):
-    return ingest("faced", raw, tmp_path_factory.mktemp("faced_store") / "s.zarr")
-
-
-@pytest.fixture
-def copy(raw, tmp_path):
-    target = tmp_path / "faced"
-    shutil.copytree(raw, target)
-    return target
+CORPUS = "faced"
+SYNTH = {"subjects": 2, "duration_scale": SCALE, "seed": 5}
+"""The corpus and synthesis arguments of the shared ``raw``, ``report`` and ``copy`` fixtures (conftest.py)."""
 
 
 def _remarks(root, subject="000"):

@@ -11,30 +11,17 @@ import scipy.io
 from emod_data.errors import ManifestError
 from emod_data.ingest import ingest
 from emod_data.manifest import MANIFEST_DIR, load_manifest
-from emod_data.synth import synthesize
-from emod_data.synth.layouts_mat import MPED_LABELS, MPED_SECONDS
+from emod_data.synth.mped import MPED_LABELS, MPED_SECONDS
+
+pytestmark = pytest.mark.slow  # synthesizes and ingests or trains: left out of the quick loop
 
 SCALE = 0.005  # 1 s trials (the minimum) at 1000 Hz
 CLASSES = {1: "neutral", 2: "joy", 3: "funny", 4: "anger", 5: "fear", 6: "disgust", 7: "sadness"}
 
 
-@pytest.fixture(scope="module")
-def raw(tmp_path_factory):
-    root = tmp_path_factory.mktemp("mped")
-    synthesize("mped", root, subjects=1, duration_scale=SCALE, seed=6)
-    return root
-
-
-@pytest.fixture(scope="module")
-def report(raw, tmp_path_factory):
-    return ingest("mped", raw, tmp_path_factory.mktemp("mped_store") / "s.zarr")
-
-
-@pytest.fixture
-def copy(raw, tmp_path):
-    target = tmp_path / "mped"
-    shutil.copytree(raw, target)
-    return target
+CORPUS = "mped"
+SYNTH = {"subjects": 1, "duration_scale": SCALE, "seed": 6}
+"""The corpus and synthesis arguments of the shared ``raw``, ``report`` and ``copy`` fixtures (conftest.py)."""
 
 
 def _load(path):

@@ -18,7 +18,7 @@ from emod_data.segmentation import (
     parse_span_file,
     span_samples,
 )
-from emod_data.synth.layouts import get_corpus
+from emod_data.synth.plans import get_corpus
 
 SEED_V_TEXT = """Session 1:
 start_second: [30, 132, 287]

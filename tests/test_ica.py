@@ -18,6 +18,8 @@ from emod_data.manifest import load_manifest
 from emod_data.store import open_store
 from emod_data.synth import signals, synthesize
 
+pytestmark = pytest.mark.slow  # synthesizes and ingests or trains: left out of the quick loop
+
 NAMES = load_manifest("deap").channels.names[:32]
 
 

@@ -24,6 +24,8 @@ from emod_data.manifest import MANIFEST_DIR
 from emod_data.store import open_store
 from emod_data.synth import synthesize
 
+pytestmark = pytest.mark.slow  # synthesizes and ingests or trains: left out of the quick loop
+
 SEED_LABELS = [1, 0, -1, -1, 0, 1, -1, 0, 1, 1, 0, -1, 0, 1, -1]
 SEED_IV_LABELS = {
     1: [1, 2, 3, 0, 2, 0, 0, 1, 0, 1, 2, 1, 1, 1, 2, 3, 2, 2, 3, 3, 0, 3, 0, 3],

@@ -210,6 +210,7 @@ def clean_report(clean_store):
     return inspect_store(clean_store, window_seconds=1.0, workers=1)
 
 
+@pytest.mark.slow
 def test_clean_store_reports_nothing(clean_store, clean_report):
     report = clean_report
     assert report.findings.empty, report.findings.to_dict("records")
@@ -246,6 +247,7 @@ def test_clean_store_reports_nothing(clean_store, clean_report):
     assert "40 of 40 stimulus recordings are shorter than the 10 s window" in infos[0]["message"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("check", "where", "channels"),
     [
@@ -268,6 +270,7 @@ def test_each_required_fault_is_reported_on_its_recording(faulty, check, where, 
     assert where in row["message"]
 
 
+@pytest.mark.slow
 def test_planted_faults_and_nothing_else(faulty):
     _, report = faulty
     assert _hits(report) == EXPECTED
@@ -289,12 +292,14 @@ def test_planted_faults_and_nothing_else(faulty):
     assert counts.loc["flat_channel", "errors"] == 1 and counts.loc["line_noise", "warnings"] == 1
 
 
+@pytest.mark.slow
 def test_volts_recording_left_out_of_corpus_norms(faulty):
     _, report = faulty
     corpus_hits = report.findings[report.findings["check"] == "channel_variance_corpus"]["where"].tolist()
     assert corpus_hits == [LOUD]
 
 
+@pytest.mark.slow
 def test_streaming_statistics_match_numpy(clean_store, monkeypatch):
     store = open_store(clean_store)
     row = store.recordings.iloc[0]
@@ -319,6 +324,7 @@ def test_streaming_statistics_match_numpy(clean_store, monkeypatch):
     assert (whole["psd"][:, 0] == 0).all()
 
 
+@pytest.mark.slow
 def test_worker_processes_give_the_same_statistics(faulty):
     store, report = faulty
     recs = report.recordings[report.recordings["corpus"] == "seed"].head(12)
@@ -350,6 +356,7 @@ def test_streaming_statistics_across_blocks_with_nan(tmp_path, monkeypatch):
     assert result["hist"].sum() == np.isfinite(x[:, :: stats_module.HIST_STRIDE]).sum()
 
 
+@pytest.mark.slow
 def test_report_files_and_figures_are_not_blank(faulty_report):
     import base64
     import re
@@ -385,6 +392,7 @@ def _browser() -> str | None:
     return None
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(_browser() is None, reason="no headless Chromium installed (.ci/run installs it)")
 def test_report_renders_in_headless_browser(faulty_report, tmp_path):
     import matplotlib.image
@@ -417,6 +425,7 @@ def test_report_renders_in_headless_browser(faulty_report, tmp_path):
     assert colourful > 0.005  # figures and badges in colour, not a blank or text-only page
 
 
+@pytest.mark.slow
 def test_cli_gates_on_severity(faulty, clean_store, tmp_path):
     store, _ = faulty
     runner = CliRunner()
@@ -434,6 +443,7 @@ def test_cli_gates_on_severity(faulty, clean_store, tmp_path):
     assert result.exit_code == 2
 
 
+@pytest.mark.slow
 def test_cli_audits_a_split_file(clean_store, tmp_path):
     recs = open_store(clean_store).recordings
     split = pd.DataFrame(
@@ -463,6 +473,7 @@ def test_cli_audits_a_split_file(clean_store, tmp_path):
     assert result.exit_code == 2 and "split level must be one of" in result.output
 
 
+@pytest.mark.slow
 def test_bad_arguments(clean_store, tmp_path):
     with pytest.raises(StoreError, match="no store here"):
         inspect_store(tmp_path / "missing.zarr")
@@ -474,6 +485,7 @@ def test_bad_arguments(clean_store, tmp_path):
         inspect_store(clean_store, corpora=["x"])
 
 
+@pytest.mark.slow
 def test_thresholds_are_configurable(clean_report):
     report = clean_report
     strict = Thresholds(amplitude_warning_uv=(1.0, 2.0))  # every synthetic recording is louder than 2 µV
@@ -519,3 +531,36 @@ def test_trial_length_norms():
     assert "median of the 4 recordings of clip-a" in found["a-short"]
     assert "other recording of clip-b" in found["b2"]
     assert "corpus median" in found["once-long"]
+
+
+def test_docs_list_exactly_the_registered_checks():
+    import re
+    from pathlib import Path
+
+    from emod_data.inspect.catalog import DOCS_BEGIN, DOCS_END, checks_markdown
+    from emod_data.inspect.registry import CHECKS
+
+    page = (Path(__file__).parents[1] / "docs" / "inspect.md").read_text(encoding="utf-8")
+    generated = page.split(DOCS_BEGIN, 1)[1].split(DOCS_END, 1)[0].strip()
+    assert generated == checks_markdown(), "docs/inspect.md is stale: run python -m emod_data.inspect.catalog"
+    documented = re.findall(r"^\| `([a-z_]+)` \|", generated, flags=re.M)
+    assert documented == list(CHECKS) and len(CHECKS) == 25
+    assert [c.name for c in check_table()] == list(CHECKS)
+
+
+def test_check_decorator_registers_once():
+    from emod_data.inspect.registry import CHECKS, check
+
+    @check("example_check", "warning", "recording", lambda t: f"at {t.line_share:g}", doc="d", meaning="m")
+    def example():
+        return []
+
+    try:
+        assert example.checks == ("example_check",)
+        assert CHECKS["example_check"].resolve(Thresholds(line_share=0.5)).rule == "at 0.5"
+        with pytest.raises(ValueError, match="registered twice"):
+            check("example_check", "info", "x", "r", doc="d", meaning="m")
+        with pytest.raises(ValueError, match="unknown severity"):
+            check("other_check", "fatal", "x", "r", doc="d", meaning="m")
+    finally:
+        CHECKS.pop("example_check")

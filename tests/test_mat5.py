@@ -35,6 +35,7 @@ def _assert_same(path) -> MatV5Container:
     return container
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("corpus", ["seed", "seed_iv"])
 def test_synthetic_corpus_files_match_scipy(raw_corpora, corpus):
     files = sorted(p for p in raw_corpora[corpus].rglob("*.mat"))
@@ -45,6 +46,7 @@ def test_synthetic_corpus_files_match_scipy(raw_corpora, corpus):
         _assert_same(path)
 
 
+@pytest.mark.slow
 def test_trial_is_a_read_only_view_of_the_file(raw_corpora):
     path = next((raw_corpora["seed"] / "Preprocessed_EEG").glob("*_*.mat"))
     variable = next(v for v in scan_mat5(path) if v.numeric)
@@ -126,6 +128,7 @@ def test_variable_selection(tmp_path):
         container["drop"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cut", [0.6, 0.999, 100, 5])
 def test_truncated_file_is_one_line_naming_it(raw_corpora, tmp_path, cut):
     source = next((raw_corpora["seed"] / "Preprocessed_EEG").glob("*_*.mat"))
@@ -153,6 +156,7 @@ def test_file_shortened_after_opening_is_one_line(tmp_path):
             read_variable(container, "a_eeg1", "short.mat")
 
 
+@pytest.mark.slow
 def test_ingest_stores_the_same_samples_as_through_scipy(raw_corpora, tmp_path, monkeypatch):
     """The default recipe writes bit-identical arrays whether the trials are mapped or read by scipy."""
     import zarr

@@ -20,6 +20,8 @@ from emod_data.lease import Lease, corpus_lease
 from emod_data.storage import parse_storage_options
 from emod_data.store import open_store
 
+pytestmark = pytest.mark.slow  # synthesizes and ingests or trains: left out of the quick loop
+
 
 def _free_port() -> int:
     with socket.socket() as sock:

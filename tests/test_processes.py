@@ -15,6 +15,8 @@ import pytest
 
 from emod_data.errors import ClusterError
 
+pytestmark = pytest.mark.slow  # synthesizes and ingests or trains: left out of the quick loop
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -43,6 +43,7 @@ def test_reduce_payload_is_refused_and_never_runs(tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_ingest_refuses_a_malicious_deap_file_and_keeps_the_others(raw_corpora, tmp_path):
     raw = tmp_path / "deap"
     shutil.copytree(raw_corpora["deap"], raw)

@@ -17,6 +17,8 @@ from emod_data.ingest import ingest
 from emod_data.inspect import inspect_store
 from emod_data.store import create_or_check_root, open_store, read_root
 
+pytestmark = pytest.mark.slow  # synthesizes and ingests or trains: left out of the quick loop
+
 
 @pytest.fixture(scope="module")
 def small_store(raw_corpora, tmp_path_factory) -> Path:

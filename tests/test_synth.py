@@ -16,15 +16,9 @@ import scipy.stats
 from emod_data.errors import EmodDataError
 from emod_data.manifest import load_manifest
 from emod_data.synth import SYNTH_CORPORA, SynthError, synthesize
-from emod_data.synth.layouts import (
-    SEED_DURATIONS,
-    SEED_FIRST_DATES,
-    SEED_IV_DURATIONS,
-    SEED_IV_PREFIXES,
-    SEED_LABELS,
-    SEED_PREFIXES,
-    SEED_VII_DURATIONS,
-)
+from emod_data.synth.seed import SEED_DURATIONS, SEED_FIRST_DATES, SEED_LABELS, SEED_PREFIXES
+from emod_data.synth.seed_iv import SEED_IV_DURATIONS, SEED_IV_PREFIXES
+from emod_data.synth.seed_vii import SEED_VII_DURATIONS
 
 SCALE = 0.01
 
@@ -48,6 +42,7 @@ def corpora(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("corpus", SYNTH_CORPORA)
 def test_paths_match_manifest_pattern(corpora, corpus):
     root, files = corpora[corpus]
@@ -59,6 +54,7 @@ def test_paths_match_manifest_pattern(corpora, corpus):
         assert re.match(manifest.files.pattern, rel), rel
 
 
+@pytest.mark.slow
 def test_seed_layout(corpora):
     root, files = corpora["seed"]
     rel = _relative(files, root)
@@ -87,6 +83,7 @@ def test_seed_layout(corpora):
     assert label.ravel().tolist() == list(SEED_LABELS)
 
 
+@pytest.mark.slow
 def test_seed_iv_layout(corpora):
     root, files = corpora["seed_iv"]
     rel = _relative(files, root)
@@ -108,6 +105,7 @@ def test_seed_iv_layout(corpora):
             assert value.shape == (62, max(round(200 * seconds * SCALE), 200))
 
 
+@pytest.mark.slow
 def test_seed_vii_layout(corpora):
     root, files = corpora["seed_vii"]
     assert _relative(files, root) == ["EEG_preprocessed/1.mat"]
@@ -126,6 +124,7 @@ def test_seed_vii_layout(corpora):
         scipy.io.loadmat(path)
 
 
+@pytest.mark.slow
 def test_deap_layout(corpora):
     root, files = corpora["deap"]
     assert _relative(files, root) == ["data_preprocessed_python/s01.dat"]
@@ -149,6 +148,7 @@ def test_deap_layout(corpora):
     assert 1000 < content["data"][:, 36].mean() < 10000  # GSR in the thousands
 
 
+@pytest.mark.slow
 def test_signals_are_plausible_eeg(corpora):
     _, files = corpora["seed"]
     mat = scipy.io.loadmat(files[0])
@@ -159,6 +159,7 @@ def test_signals_are_plausible_eeg(corpora):
     assert np.median(np.abs(correlation[np.triu_indices(62, 1)])) > 0.05  # spatially correlated
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("corpus", SYNTH_CORPORA)
 def test_same_seed_same_bytes(tmp_path, corpus):
     first = synthesize(corpus, tmp_path / "a", subjects=1, duration_scale=SCALE, seed=3)
@@ -171,6 +172,7 @@ def test_same_seed_same_bytes(tmp_path, corpus):
     assert differ and all(not rel.endswith("label.mat") for rel in differ)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("corpus", ["seed", "seed_vii", "deap"])
 def test_subject_independent_of_count(tmp_path, corpus):
     one = synthesize(corpus, tmp_path / "one", subjects=1, duration_scale=SCALE)
@@ -212,6 +214,7 @@ def test_bad_arguments(tmp_path, kwargs, message):
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_band_power_follows_valence_and_arousal(tmp_path):
     (path,) = synthesize("deap", tmp_path, subjects=1, duration_scale=0.05, seed=11)
     with open(path, "rb") as handle:
@@ -234,3 +237,22 @@ def test_band_power_follows_valence_and_arousal(tmp_path):
 def test_default_is_two_subjects(tmp_path):
     files = synthesize("deap", tmp_path, duration_scale=SCALE)
     assert _relative(files, tmp_path) == ["data_preprocessed_python/s01.dat", "data_preprocessed_python/s02.dat"]
+
+
+def test_registry_is_the_corpus_modules():
+    import importlib
+    import pkgutil
+
+    import emod_data.synth as package
+    from emod_data.synth.plans import CorpusSpec, corpus_spec
+
+    modules = {m.name for m in pkgutil.iter_modules(package.__path__)}
+    with_spec = {
+        n
+        for n in modules
+        if isinstance(getattr(importlib.import_module(f"{package.__name__}.{n}"), "SPEC", None), CorpusSpec)
+    }
+    assert with_spec == set(SYNTH_CORPORA)
+    assert corpus_spec("seed").real_subjects == 15 and corpus_spec("faced_raw").real_subjects == 123
+    with pytest.raises(KeyError):
+        corpus_spec("plans")

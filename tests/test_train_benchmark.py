@@ -13,6 +13,8 @@ from emod_train.errors import TaskError
 from emod_train.evaluation.benchmark import BenchmarkConfig, run_benchmark
 from emod_train.evaluation.splits import sha256_of
 
+pytestmark = pytest.mark.slow  # synthesizes and ingests or trains: left out of the quick loop
+
 TINY = {"dim": 16, "heads": 4, "ffn": 32, "depth": 1}
 MODELS = ["emod", "scmm", "eegnet"]
 

@@ -25,6 +25,8 @@ from emod_train.evaluation.crosscorpus import (
 )
 from emod_train.methods.scmm.pretrain import SCMMPretrainConfig, encoder_from_checkpoint, pretrain_scmm
 
+pytestmark = pytest.mark.slow  # synthesizes and ingests or trains: left out of the quick loop
+
 TINY_EMOD = {"dim": 16, "heads": 4, "ffn": 32, "depth": 1}
 DEAP_32 = {
     "Fp1", "AF3", "F3", "F7", "FC5", "FC1", "C3", "T7", "CP5", "CP1", "P3", "P7", "PO3", "O1", "Oz", "Pz", "Fp2",

@@ -16,6 +16,8 @@ from emod_train.data.windows import va_region, window_table
 from emod_train.errors import DataError
 from emod_train.methods.emod.sampler import StructuredBatchSampler
 
+pytestmark = pytest.mark.slow  # synthesizes and ingests or trains: left out of the quick loop
+
 
 @pytest.fixture(scope="module")
 def store(store_all):

@@ -16,6 +16,8 @@ from emod_train.engine.checkpoints import load_checkpoint
 from emod_train.engine.distributed import DistributedContext, context_from_environment
 from emod_train.methods.emod.pretrain import PretrainConfig, pretrain
 
+pytestmark = pytest.mark.slow  # synthesizes and ingests or trains: left out of the quick loop
+
 TINY = "dim=16,heads=4,ffn=32,depth=1"
 SOURCES = "seed_iv,seed_vii,deap"  # three channel counts: three sub-batches per step
 

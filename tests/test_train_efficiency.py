@@ -153,6 +153,7 @@ def test_memory_plan_follows_the_budget():
         checkpoint_for_budget(model, 16, 8, 400, 200.0, max_memory=0.0)
 
 
+@pytest.mark.slow
 def test_pretraining_checkpoints_under_a_tight_budget_and_refuses_an_impossible_one(store_all, tmp_path):
     import json
 

@@ -11,6 +11,8 @@ from emod_train.data.features import BANDS, de_features, differential_entropy, m
 from emod_train.data.windows import window_table
 from emod_train.errors import DataError
 
+pytestmark = pytest.mark.slow  # synthesizes and ingests or trains: left out of the quick loop
+
 SFREQ = 200.0
 
 

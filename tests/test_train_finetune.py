@@ -12,6 +12,8 @@ from emod_train.errors import CheckpointError, TaskError
 from emod_train.evaluation.finetune import FinetuneConfig, finetune
 from emod_train.methods.emod.pretrain import PretrainConfig, pretrain
 
+pytestmark = pytest.mark.slow  # synthesizes and ingests or trains: left out of the quick loop
+
 TINY = {"dim": 16, "heads": 4, "ffn": 32, "depth": 1}
 
 

@@ -109,6 +109,7 @@ def test_option_errors():
     assert FinetuneConfig(store="s", task="seed", out="o", method="eegnet").from_scratch
 
 
+@pytest.mark.slow
 def test_finetune_cli_with_a_braindecode_model(store_all, tmp_path):
     """``finetune --model eegnet`` trains from scratch with neither --init nor --from-scratch."""
     out = tmp_path / "eegnet"
@@ -149,6 +150,7 @@ def test_emod_backbone_dropout_changes_at_finetuning_from_a_checkpoint(tmp_path)
         method.prepare(_fake_store(shape), shape, {"dim": "8"}, str(path), {"dropout": 0.25, "kind": "mlp"})
 
 
+@pytest.mark.slow
 def test_scmm_released_options_pretrain(store_all, tmp_path):
     """Cosine learning-rate schedule and raw dot-product similarity (the released code's choices)."""
     from emod_train.engine.checkpoints import load_checkpoint

@@ -21,32 +21,15 @@ Example
 
 from __future__ import annotations
 
-import importlib
+from emod_data.lazy import lazy_exports
 
 _EXPORTS = {
-    "SEVERITIES": "emod_data.inspect.checks",
-    "Check": "emod_data.inspect.checks",
-    "Thresholds": "emod_data.inspect.checks",
-    "check_table": "emod_data.inspect.checks",
-    "InspectReport": "emod_data.inspect.core",
-    "StoreStats": "emod_data.inspect.core",
-    "compute_stats": "emod_data.inspect.core",
-    "inspect_store": "emod_data.inspect.core",
-    "SPLIT_LEVELS": "emod_data.inspect.splits",
-    "SplitAudit": "emod_data.inspect.splits",
-    "audit_split": "emod_data.inspect.splits",
-    "make_split": "emod_data.inspect.splits",
+    "emod_data.inspect.registry": "SEVERITIES Check CHECKS check",
+    "emod_data.inspect.checks": "Thresholds",
+    "emod_data.inspect.catalog": "check_table checks_markdown",
+    "emod_data.inspect.core": "InspectReport StoreStats compute_stats inspect_store",
+    "emod_data.inspect.splits": "SPLIT_LEVELS SplitAudit audit_split make_split",
 }
 """Public names, loaded on first use so that worker processes import only the streaming statistics."""
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'emod_data.inspect' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

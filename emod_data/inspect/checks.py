@@ -4,21 +4,24 @@ Every check turns the recordings table, the streaming statistics
 (:mod:`emod_data.inspect.stats`) and the failures table into findings: one row
 per recording (or session, file, split pair) that a check hits, with the
 channels involved, the measured value and a one-line message. The thresholds
-live in :class:`Thresholds`; ``docs/inspect.md`` explains each check.
+live in :class:`Thresholds`. Each check is declared once, by the :func:`~emod_data.inspect.registry.check`
+decorator on the function that makes its findings; ``docs/inspect.md``'s table of checks is generated from
+those declarations (:func:`emod_data.inspect.catalog.checks_markdown`). Every ``*_checks`` function returns
+a list of finding rows (:func:`finding`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 
+from emod_data.inspect.registry import SEVERITIES, Check, check
 from emod_data.preprocess import AMPLITUDE_RANGE_UV
 
-SEVERITIES = ("error", "warning", "info")
-"""Severity levels, most severe first."""
+__all__ = ["FINDING_COLUMNS", "SEVERITIES", "Check", "Thresholds", "finding", "findings_frame", "signal_checks"]
 
 FINDING_COLUMNS = ["check", "severity", "corpus", "where", "channels", "value", "message"]
 """Columns of a findings table. ``where`` is a recording id, or the session, subject, file or split pair hit."""
@@ -93,141 +96,8 @@ class Thresholds:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class Check:
-    """A named check: its severity, what it looks at and its rule."""
-
-    name: str
-    severity: str
-    what: str
-    rule: str = field(default="")
-
-
-def check_table(thresholds: Thresholds | None = None) -> list[Check]:
-    """Every check with its severity and its rule written out with the thresholds in force.
-
-    Parameters
-    ----------
-    thresholds : Thresholds, optional
-        Defaults when None.
-
-    Returns
-    -------
-    list of Check
-    """
-    t = thresholds or Thresholds()
-    lo_e, hi_e = t.amplitude_error_uv
-    lo_w, hi_w = t.amplitude_warning_uv
-    lines = " / ".join(f"{f:g}" for f in t.line_frequencies)
-    lo_l, hi_l = t.label_range
-    return [
-        Check("array_unreadable", "error", "array", "the array is missing, cannot be opened or read, or is not 2-D"),
-        Check("array_incomplete", "error", "array", "the array's completion mark is not true (interrupted write)"),
-        Check(
-            "shape_mismatch",
-            "error",
-            "array",
-            "array shape differs from the table's n_channels x n_samples, or channel names and ids disagree",
-        ),
-        Check("sampling_rate", "error", "table", "the recording's sfreq differs from the store's rate"),
-        Check("nonfinite", "error", "signal", "any NaN or infinite sample"),
-        Check(
-            "amplitude_scale",
-            "error / warning",
-            "signal",
-            f"median channel SD outside {lo_e:g}-{hi_e:g} µV (error) or {lo_w:g}-{hi_w:g} µV (warning)",
-        ),
-        Check(
-            "flat_channel",
-            "error",
-            "channel",
-            f"constant, or SD below {t.flat_relative_sd:g} x the recording's median channel SD",
-        ),
-        Check(
-            "clipping",
-            "warning",
-            "channel",
-            f"at least max({t.clip_min_samples}, {t.clip_fraction:g} x samples) samples exactly at the "
-            "channel's maximum or minimum",
-        ),
-        Check(
-            "channel_variance_recording",
-            "warning",
-            "channel",
-            f"SD more than {t.variance_ratio:g}x above or below the recording's median channel SD",
-        ),
-        Check(
-            "channel_variance_corpus",
-            "warning",
-            "channel",
-            f"SD more than {t.corpus_variance_ratio:g}x above or below the same channel's median SD over the "
-            f"corpus (at least {t.norm_min_recordings} recordings)",
-        ),
-        Check(
-            "line_noise",
-            "warning",
-            "channel",
-            f"excess power within 1 Hz of {lines} Hz above {t.line_share:.0%} of the channel's power",
-        ),
-        Check(
-            "trial_length",
-            "warning",
-            "recording",
-            f"length off by more than {t.trial_length_tolerance:.0%} from the median of the same stimulus "
-            f"(at least {t.norm_min_recordings} recordings); with two recordings of a stimulus, the shorter "
-            f"more than {t.trial_length_tolerance:.0%} below the longer; a stimulus recorded once, off from the "
-            f"corpus median by that much and by more than {t.trial_length_robust_z:g} robust SD of log length",
-        ),
-        Check(
-            "missing_label",
-            "error",
-            "labels",
-            "a stimulus segment without valence or arousal, or without a class in a corpus with classes",
-        ),
-        Check(
-            "label_out_of_range",
-            "error",
-            "labels",
-            f"valence, arousal or dominance outside [{lo_l:g}, {hi_l:g}], a class the manifest does not list, "
-            "or a raw rating off the manifest's scale",
-        ),
-        Check(
-            "expected_count",
-            t.expected_count_severity,
-            "session",
-            "a session with another number of trials than the manifest declares (or than the corpus' usual "
-            "number), or a subject with fewer sessions than most",
-        ),
-        Check(
-            "ingest_failure",
-            t.ingest_failure_severity,
-            "file",
-            "a file or trial that ingest could not store (failures table)",
-        ),
-        Check(
-            "bad_channels",
-            "info",
-            "recording",
-            "channels the ingest found bad in the recording's session (flat, deviation, hf_noise, correlation, "
-            "bridged, ransac) and what it did (interpolated or dropped)",
-        ),
-        Check(
-            "short_for_window",
-            "info",
-            "corpus",
-            "stimulus recordings shorter than the window length (they give no window), counted per corpus",
-        ),
-        Check("split_subject_overlap", "error / info", "split", "a subject in two splits"),
-        Check("split_session_overlap", "error / info", "split", "a session in two splits"),
-        Check("split_trial_overlap", "error / info", "split", "a trial (its segments) in two splits"),
-        Check("split_stimulus_overlap", "warning", "split", "a stimulus shown in two splits"),
-        Check("split_duplicate", "error", "split", "a recording assigned to two splits"),
-        Check("split_unknown_recording", "error", "split", "a split names a recording the store does not hold"),
-        Check("split_unassigned", "info", "split", "recordings of the audited corpora in no split"),
-    ]
-
-
-def _finding(check, severity, corpus, where, channels, value, message) -> dict:
+def finding(check, severity, corpus, where, channels, value, message) -> dict:
+    """One finding row (the columns of :data:`FINDING_COLUMNS`; a missing value becomes NaN)."""
     return {
         "check": check,
         "severity": severity,
@@ -289,7 +159,72 @@ def signal_checks(
     list of dict
         Finding rows.
     """
-    t = thresholds
+    out = recording_checks(recordings, stats, sfreq, thresholds)
+    if not len(channels):
+        return out
+    amplitude_bad = {f["where"] for f in out if f["check"] == "amplitude_scale" and f["severity"] == "error"}
+    corpus_of = recordings.set_index("recording_id")["corpus"]
+    found, flat_rows = channel_checks(recordings, stats, channels, thresholds)
+    return out + found + _corpus_variance(channels, corpus_of, amplitude_bad, flat_rows, thresholds)
+
+
+def _amplitude_rule(t: Thresholds) -> str:
+    (lo_e, hi_e), (lo_w, hi_w) = t.amplitude_error_uv, t.amplitude_warning_uv
+    return f"median channel SD outside {lo_e:g}-{hi_e:g} µV (error) or {lo_w:g}-{hi_w:g} µV (warning)"
+
+
+@check(
+    "array_unreadable",
+    "error",
+    "array",
+    "the array is missing, cannot be opened or read, or is not 2-D",
+    doc="The array is missing, cannot be opened or read, or is not 2-D.",
+    meaning="The table lists a recording the store cannot deliver. Re-ingest the corpus (`--overwrite`).",
+)
+@check(
+    "array_incomplete",
+    "error",
+    "array",
+    "the array's completion mark is not true (interrupted write)",
+    doc="The array's `complete` mark is not true.",
+    meaning="An interrupted write; re-run ingest, which redoes incomplete arrays.",
+)
+@check(
+    "shape_mismatch",
+    "error",
+    "array",
+    "array shape differs from the table's n_channels x n_samples, or channel names and ids disagree",
+    doc="Array shape differs from the table's `n_channels` x `n_samples`, or channel names and ids disagree in number.",
+    meaning="Table and arrays are out of sync.",
+)
+@check(
+    "sampling_rate",
+    "error",
+    "table",
+    "the recording's sfreq differs from the store's rate",
+    doc="The table's `sfreq` differs from the store's rate.",
+    meaning="Windows would have the wrong duration.",
+)
+@check(
+    "amplitude_scale",
+    "error / warning",
+    "signal",
+    _amplitude_rule,
+    doc=(
+        "Median channel SD of the recording outside 0.1-5000 µV (error; the range ingest enforces, "
+        "`emod_data.preprocess.AMPLITUDE_RANGE_UV`) or outside 1-500 µV (warning)."
+    ),
+    meaning="A scale off by 1e3 or 1e6 means wrong units (volts or mV stored as µV).",
+)
+def recording_checks(recordings: pd.DataFrame, stats: pd.DataFrame, sfreq: float, thresholds: Thresholds) -> list[dict]:
+    """Per-recording checks: the array readable, complete and of the table's shape; rate; amplitude scale.
+
+    Parameters
+    ----------
+    recordings, stats, sfreq, thresholds
+        As for :func:`signal_checks`.
+    """
+    (lo_e, hi_e), (lo_w, hi_w) = thresholds.amplitude_error_uv, thresholds.amplitude_warning_uv
     out: list[dict] = []
     table = recordings[["recording_id", "corpus", "sfreq", "n_channels", "n_samples", "channel_names"]].merge(
         stats[["recording_id", "error", "complete", "shape", "median_sd"]], on="recording_id", how="left"
@@ -301,25 +236,23 @@ def signal_checks(
         rid, corpus = row.recording_id, row.corpus
         if abs(float(row.sfreq) - sfreq) > 1e-9:
             message = f"{rid}: recorded at {row.sfreq:g} Hz in the table, the store's rate is {sfreq:g} Hz"
-            out.append(_finding("sampling_rate", "error", corpus, rid, "", row.sfreq, message))
+            out.append(finding("sampling_rate", "error", corpus, rid, "", row.sfreq, message))
         if row.n_names != int(row.n_channels) or row.n_ids != row.n_names:
             message = f"{rid}: {row.n_names} channel names and {row.n_ids} ids for n_channels = {int(row.n_channels)}"
-            out.append(_finding("shape_mismatch", "error", corpus, rid, "", row.n_names, message))
+            out.append(finding("shape_mismatch", "error", corpus, rid, "", row.n_names, message))
         if isinstance(row.error, str) or row.shape is None or (isinstance(row.shape, float) and pd.isna(row.shape)):
             reason = row.error if isinstance(row.error, str) else f"{rid}: no statistics"
-            out.append(_finding("array_unreadable", "error", corpus, rid, "", None, reason))
+            out.append(finding("array_unreadable", "error", corpus, rid, "", None, reason))
             continue
         if not bool(row.complete):
             message = f"{rid}: completion mark missing or false (interrupted write); re-run ingest"
-            out.append(_finding("array_incomplete", "error", corpus, rid, "", None, message))
+            out.append(finding("array_incomplete", "error", corpus, rid, "", None, message))
         shape = tuple(row.shape)
         expected = (int(row.n_channels), int(row.n_samples))
         if shape != expected:
             message = f"{rid}: array shape {shape[0]} x {shape[1]}, table says {expected[0]} x {expected[1]}"
-            out.append(_finding("shape_mismatch", "error", corpus, rid, "", None, message))
+            out.append(finding("shape_mismatch", "error", corpus, rid, "", None, message))
         median = row.median_sd
-        lo_e, hi_e = t.amplitude_error_uv
-        lo_w, hi_w = t.amplitude_warning_uv
         if pd.isna(median):
             continue
         if not lo_e <= median <= hi_e:
@@ -327,12 +260,128 @@ def signal_checks(
                 f"{rid}: median channel SD {median:.3g} µV, outside {lo_e:g}-{hi_e:g} µV: "
                 "are the units right (V or mV stored as µV)?"
             )
-            out.append(_finding("amplitude_scale", "error", corpus, rid, "", median, message))
+            out.append(finding("amplitude_scale", "error", corpus, rid, "", median, message))
         elif not lo_w <= median <= hi_w:
             message = f"{rid}: median channel SD {median:.3g} µV, outside the usual {lo_w:g}-{hi_w:g} µV"
-            out.append(_finding("amplitude_scale", "warning", corpus, rid, "", median, message))
-    if not len(channels):
-        return out
+            out.append(finding("amplitude_scale", "warning", corpus, rid, "", median, message))
+    return out
+
+
+def _nonfinite(group: pd.DataFrame, rid: str, rate: float) -> tuple[float, str]:
+    total, first = int(group["nonfinite"].sum()), int(group["first_nonfinite"].min())
+    channels = len(group)
+    return (
+        total,
+        f"{rid}: {total} NaN/Inf samples in {channels} channel(s), first at sample {first} ({first / rate:.2f} s)",
+    )
+
+
+def _flat(group: pd.DataFrame, rid: str, rate: float) -> tuple[float, str]:
+    low = float(group["sd"].min())
+    median = group["median"].iloc[0]
+    return low, f"{rid}: {len(group)} flat channel(s) (lowest SD {low:.3g} µV, recording median {median:.3g} µV)"
+
+
+def _clipped(group: pd.DataFrame, rid: str, rate: float) -> tuple[float, str]:
+    worst = float(group["clip_share"].max())
+    return worst, (
+        f"{rid}: {len(group)} channel(s) with samples stuck at their extreme value (up to {worst:.2%} of samples)"
+    )
+
+
+def _outlier(group: pd.DataFrame, rid: str, rate: float) -> tuple[float, str]:
+    worst = group.iloc[int(np.argmax(np.abs(np.log(group["ratio"].to_numpy()))))]
+    return worst["ratio"], (
+        f"{rid}: {len(group)} channel(s) with outlying SD against the recording "
+        f"({worst['channel']}: {worst['ratio']:.3g}x the median {worst['median']:.3g} µV)"
+    )
+
+
+def _noisy(group: pd.DataFrame, rid: str, rate: float) -> tuple[float, str]:
+    worst = group.iloc[int(np.argmax(group["line_share"].to_numpy()))]
+    return worst["line_share"], (
+        f"{rid}: strong {worst['line_frequency']:g} Hz line noise in {len(group)} channel(s) "
+        f"(up to {worst['line_share']:.1%} of a channel's power, in {worst['channel']})"
+    )
+
+
+@check(
+    "nonfinite",
+    "error",
+    "signal",
+    "any NaN or infinite sample",
+    doc="Any NaN or infinite sample (channels listed, first sample given).",
+    meaning="Ingest refuses them, so they come from a damaged or hand-edited array; NaN poisons every loss.",
+)
+@check(
+    "flat_channel",
+    "error",
+    "channel",
+    lambda t: f"constant, or SD below {t.flat_relative_sd:g} x the recording's median channel SD",
+    doc="A channel that is constant, or whose SD is below 0.01 x the recording's median channel SD.",
+    meaning="A dead or disconnected electrode; mask or drop it.",
+)
+@check(
+    "clipping",
+    "warning",
+    "channel",
+    lambda t: (
+        f"at least max({t.clip_min_samples}, {t.clip_fraction:g} x samples) samples exactly at the "
+        "channel's maximum or minimum"
+    ),
+    doc=(
+        "At least max(5, 0.001 x samples) samples of a channel sit exactly at its maximum or at its minimum (flat "
+        "channels excluded)."
+    ),
+    meaning=(
+        "Amplifier saturation or clipping: a plateau at the rails. Clean EEG has one or two samples at its "
+        "extremes (two "
+        "with 12-bit rounding)."
+    ),
+)
+@check(
+    "channel_variance_recording",
+    "warning",
+    "channel",
+    lambda t: f"SD more than {t.variance_ratio:g}x above or below the recording's median channel SD",
+    doc="Channel SD more than 5x above or below the recording's median channel SD (flat channels excluded).",
+    meaning="A bad or bridged channel within the recording. In the synthetic corpora the ratio stays within 0.45-2.4.",
+)
+@check(
+    "line_noise",
+    "warning",
+    "channel",
+    lambda t: (
+        f"excess power within 1 Hz of {' / '.join(f'{f:g}' for f in t.line_frequencies)} Hz above "
+        f"{t.line_share:.0%} of the channel's power"
+    ),
+    doc=(
+        "Excess power within 1 Hz of 50 or 60 Hz above 10% of the channel's power. Excess = power density in the band "
+        "above the background level (median density of the flanks 2-6 Hz away, away from the other mains frequency), "
+        "integrated over the band. Needs a recording of at least one 2 s segment."
+    ),
+    meaning=(
+        "Strong mains interference; notch it (`--notch`). The synthetic corpora keep a 50 Hz line of about 2 µV, which "
+        "stays below 3% of a channel's power."
+    ),
+)
+def channel_checks(
+    recordings: pd.DataFrame, stats: pd.DataFrame, channels: pd.DataFrame, thresholds: Thresholds
+) -> tuple[list[dict], set[tuple[str, str]]]:
+    """Per-channel checks on the streaming statistics, one finding per recording and check.
+
+    Parameters
+    ----------
+    recordings, stats, channels, thresholds
+        As for :func:`signal_checks` (``stats`` gives each recording's median channel SD).
+
+    Returns
+    -------
+    findings : list of dict
+    flat : set of (str, str)
+        The (recording id, channel) pairs found flat (left out of the corpus norm).
+    """
+    t = thresholds
     corpus_of = recordings.set_index("recording_id")["corpus"]
     rate_of = recordings.set_index("recording_id")["sfreq"]
     ch = channels.copy()
@@ -351,74 +400,36 @@ def signal_checks(
     outlier = valid & ~flat & ((ratio > t.variance_ratio) | (ratio < 1.0 / t.variance_ratio))
     share = ch["line_share"].to_numpy(dtype=float)
     noisy = np.isfinite(share) & (share > t.line_share)
-
-    for rid, group in _by_recording(ch[ch["nonfinite"].to_numpy() > 0]):
-        total = int(group["nonfinite"].sum())
-        first = int(group["first_nonfinite"].min())
-        message = (
-            f"{rid}: {total} NaN/Inf samples in {len(group)} channel(s), first at sample {first} "
-            f"({first / float(rate_of[rid]):.2f} s)"
-        )
-        out.append(
-            _finding("nonfinite", "error", corpus_of[rid], rid, _names(group["channel"].tolist()), total, message)
-        )
-    for rid, group in _by_recording(ch[flat]):
-        low = float(group["sd"].min())
-        message = (
-            f"{rid}: {len(group)} flat channel(s) (lowest SD {low:.3g} µV, recording median "
-            f"{group['median'].iloc[0]:.3g} µV)"
-        )
-        out.append(
-            _finding("flat_channel", "error", corpus_of[rid], rid, _names(group["channel"].tolist()), low, message)
-        )
-    for rid, group in _by_recording(ch[clipped]):
-        worst = float(group["clip_share"].max())
-        message = (
-            f"{rid}: {len(group)} channel(s) with samples stuck at their extreme value (up to {worst:.2%} of samples)"
-        )
-        out.append(
-            _finding("clipping", "warning", corpus_of[rid], rid, _names(group["channel"].tolist()), worst, message)
-        )
-    for rid, group in _by_recording(ch[outlier]):
-        worst = group.iloc[int(np.argmax(np.abs(np.log(group["ratio"].to_numpy()))))]
-        message = (
-            f"{rid}: {len(group)} channel(s) with outlying SD against the recording "
-            f"({worst['channel']}: {worst['ratio']:.3g}x the median {worst['median']:.3g} µV)"
-        )
-        out.append(
-            _finding(
-                "channel_variance_recording",
-                "warning",
-                corpus_of[rid],
-                rid,
-                _names(group["channel"].tolist()),
-                worst["ratio"],
-                message,
-            )
-        )
-    for rid, group in _by_recording(ch[noisy]):
-        worst = group.iloc[int(np.argmax(group["line_share"].to_numpy()))]
-        message = (
-            f"{rid}: strong {worst['line_frequency']:g} Hz line noise in {len(group)} channel(s) "
-            f"(up to {worst['line_share']:.1%} of a channel's power, in {worst['channel']})"
-        )
-        out.append(
-            _finding(
-                "line_noise",
-                "warning",
-                corpus_of[rid],
-                rid,
-                _names(group["channel"].tolist()),
-                worst["line_share"],
-                message,
-            )
-        )
-    amplitude_bad = {f["where"] for f in out if f["check"] == "amplitude_scale" and f["severity"] == "error"}
-    flat_rows = set(zip(ch.loc[flat, "recording_id"], ch.loc[flat, "channel"], strict=True))
-    out += _corpus_variance(channels, corpus_of, amplitude_bad, flat_rows, t)
-    return out
+    out: list[dict] = []
+    for name, severity, hits, describe in (
+        ("nonfinite", "error", ch["nonfinite"].to_numpy() > 0, _nonfinite),
+        ("flat_channel", "error", flat, _flat),
+        ("clipping", "warning", clipped, _clipped),
+        ("channel_variance_recording", "warning", outlier, _outlier),
+        ("line_noise", "warning", noisy, _noisy),
+    ):
+        for rid, group in _by_recording(ch[hits]):
+            value, message = describe(group, rid, float(rate_of[rid]))
+            out.append(finding(name, severity, corpus_of[rid], rid, _names(group["channel"].tolist()), value, message))
+    return out, set(zip(ch.loc[flat, "recording_id"], ch.loc[flat, "channel"], strict=True))
 
 
+@check(
+    "channel_variance_corpus",
+    "warning",
+    "channel",
+    lambda t: (
+        f"SD more than {t.corpus_variance_ratio:g}x above or below the same channel's median SD over the "
+        f"corpus (at least {t.norm_min_recordings} recordings)"
+    ),
+    doc=(
+        "Channel SD more than 5x above or below the median SD of the same channel (by name) over the corpus, when at "
+        "least 3 recordings have that channel; recordings with an `amplitude_scale` error and flat channels "
+        "are left out "
+        "of the norm."
+    ),
+    meaning="A channel, or a whole recording (another amplifier gain), unlike the rest of its corpus.",
+)
 def _corpus_variance(
     channels: pd.DataFrame, corpus_of: pd.Series, excluded: set[str], flat: set[tuple[str, str]], t: Thresholds
 ) -> list[dict]:
@@ -444,7 +455,7 @@ def _corpus_variance(
     for rid, group in hits.groupby("recording_id", sort=True):
         worst = group.iloc[int(np.argmax(np.abs(np.log(group["ratio"].to_numpy()))))]
         out.append(
-            _finding(
+            finding(
                 "channel_variance_corpus",
                 "warning",
                 group["corpus"].iloc[0],
@@ -458,6 +469,39 @@ def _corpus_variance(
     return out
 
 
+@check(
+    "trial_length",
+    "warning",
+    "recording",
+    lambda t: (
+        f"length off by more than {t.trial_length_tolerance:.0%} from the median of the same stimulus "
+        f"(at least {t.norm_min_recordings} recordings); with two recordings of a stimulus, the shorter "
+        f"more than {t.trial_length_tolerance:.0%} below the longer; a stimulus recorded once, off from the "
+        f"corpus median by that much and by more than {t.trial_length_robust_z:g} robust SD of log length"
+    ),
+    doc=(
+        "Length off by more than 10% from the median length of the recordings of the same stimulus (and segment kind), "
+        "when there are at least 3; with exactly 2 recordings of a stimulus, the shorter one when it is more than 10% "
+        "below the longer; for a stimulus recorded once, off by more than 10% from the corpus median for that segment "
+        "kind **and** more than 5 robust SD (1.4826 x MAD of log length) from it (a corpus whose lengths are "
+        "all equal, "
+        "like DEAP, flags any 10% deviation)."
+    ),
+    meaning=(
+        "A truncated or over-long trial: wrong trial boundaries or a broken file. Clips of different lengths (SEED, "
+        "SEED-IV, AMIGOS' long videos) are compared with their own stimulus, never with other clips when the "
+        "stimulus is "
+        "recorded more than once."
+    ),
+)
+@check(
+    "short_for_window",
+    "info",
+    "corpus",
+    "stimulus recordings shorter than the window length (they give no window), counted per corpus",
+    doc="Stimulus recordings shorter than the window length, counted per corpus (`where` is the corpus).",
+    meaning="They give no window at that length.",
+)
 def length_checks(recordings: pd.DataFrame, window_samples: int, thresholds: Thresholds) -> list[dict]:
     """Trial lengths against the norm of the same stimulus, or of the corpus; windows per recording.
 
@@ -469,9 +513,6 @@ def length_checks(recordings: pd.DataFrame, window_samples: int, thresholds: Thr
         Window length in samples (for ``short_for_window``).
     thresholds : Thresholds
 
-    Returns
-    -------
-    list of dict
     """
     t = thresholds
     out: list[dict] = []
@@ -508,7 +549,7 @@ def length_checks(recordings: pd.DataFrame, window_samples: int, thresholds: Thr
             f"{row['recording_id']}: {n[i] / rate[i]:.1f} s long, {n[i] / norm[i]:.2f}x the "
             f"{norm[i] / rate[i]:.1f} s {basis}"
         )
-        out.append(_finding("trial_length", "warning", row["corpus"], row["recording_id"], "", n[i] / norm[i], message))
+        out.append(finding("trial_length", "warning", row["corpus"], row["recording_id"], "", n[i] / norm[i], message))
     stimulus = recs["segment"].to_numpy() == "stimulus"
     short = (n < window_samples) & stimulus
     for corpus in sorted(recs.loc[short, "corpus"].unique()):
@@ -520,24 +561,47 @@ def length_checks(recordings: pd.DataFrame, window_samples: int, thresholds: Thr
             f"{window_samples / rate[first]:g} s window and give no window, e.g. {recs['recording_id'].iloc[first]} "
             f"({n[first] / rate[first]:.2f} s)"
         )
-        out.append(_finding("short_for_window", "info", corpus, corpus, "", int(mine.sum()), message))
+        out.append(finding("short_for_window", "info", corpus, corpus, "", int(mine.sum()), message))
     return out
 
 
+@check(
+    "missing_label",
+    "error",
+    "labels",
+    "a stimulus segment without valence or arousal, or without a class in a corpus with classes",
+    doc=(
+        "In a stimulus segment (baselines are unrated by design): valence or arousal missing, or no class "
+        "(`class_name` "
+        "null or `class_index` < 0) in a corpus whose manifest has classes (or whose other recordings do)."
+    ),
+    meaning="The trial cannot be used for supervised training or the V-A plane.",
+)
+@check(
+    "label_out_of_range",
+    "error",
+    "labels",
+    lambda t: (
+        f"valence, arousal or dominance outside [{t.label_range[0]:g}, {t.label_range[1]:g}], a class the "
+        "manifest does not list, or a raw rating off the manifest's scale"
+    ),
+    doc=(
+        "Valence, arousal or dominance outside [-4, 4]; a class not among the manifest's classes (or an "
+        "index past them);"
+        " a raw rating off the manifest's scale (DEAP 1-9)."
+    ),
+    meaning="Mislabelled trials.",
+)
 def label_checks(recordings: pd.DataFrame, manifests: dict, thresholds: Thresholds) -> list[dict]:
     """Missing labels and label values out of range.
 
     Parameters
     ----------
-    recordings : pandas.DataFrame
-        Rows of the recordings table being inspected.
-    manifests : dict
-        Corpus name -> :class:`emod_data.manifest.Manifest` (or None when the corpus has no shipped manifest).
+    recordings, manifests : pandas.DataFrame, dict
+        The rows of the recordings table being inspected; corpus name -> :class:`emod_data.manifest.Manifest`
+        (None for a corpus without a shipped manifest).
     thresholds : Thresholds
 
-    Returns
-    -------
-    list of dict
     """
     lo, hi = thresholds.label_range
     out: list[dict] = []
@@ -559,7 +623,7 @@ def label_checks(recordings: pd.DataFrame, manifests: dict, thresholds: Threshol
             if (missing or no_class) and getattr(row, "segment", "stimulus") == "stimulus":  # baselines: unrated
                 what = missing + (["class"] if no_class else [])
                 out.append(
-                    _finding("missing_label", "error", corpus, rid, "", None, f"{rid}: no {' / '.join(what)} label")
+                    finding("missing_label", "error", corpus, rid, "", None, f"{rid}: no {' / '.join(what)} label")
                 )
             bad = []
             for name in ("valence", "arousal", "dominance"):
@@ -575,7 +639,7 @@ def label_checks(recordings: pd.DataFrame, manifests: dict, thresholds: Threshol
                     if value is not None and not pd.isna(value) and not scale[0] <= float(value) <= scale[1]:
                         bad.append(f"raw {name} {float(value):g} off the scale {scale[0]:g}-{scale[1]:g}")
             if bad:
-                out.append(_finding("label_out_of_range", "error", corpus, rid, "", None, f"{rid}: {'; '.join(bad)}"))
+                out.append(finding("label_out_of_range", "error", corpus, rid, "", None, f"{rid}: {'; '.join(bad)}"))
     return out
 
 
@@ -598,21 +662,32 @@ def expected_trials(manifest) -> int | None:
     return getattr(manifest.format, "trials", None)
 
 
+@check(
+    "expected_count",
+    lambda t: t.expected_count_severity,
+    "session",
+    (
+        "a session with another number of trials than the manifest declares (or than the corpus' usual "
+        "number), or a subject with fewer sessions than most"
+    ),
+    doc=(
+        "A subject-session whose number of stimulus trials differs from the manifest's (`files.trials_per_session` for "
+        "trial blocks, else `format.trials`: SEED 15, SEED-IV 24, SEED-VII 20 per session, DEAP 40), or, without a "
+        "shipped manifest, from the corpus' most common count; a subject with fewer sessions than most subjects of the "
+        "corpus. `where` is `<corpus>/sub-<s>/ses-<n>` or `<corpus>/sub-<s>`."
+    ),
+    meaning="Missing trials (failed or not ingested) bias class balance and break published sample counts.",
+)
 def count_checks(recordings: pd.DataFrame, manifests: dict, thresholds: Thresholds | None = None) -> list[dict]:
     """Trials per session against the manifest (or the corpus' usual count); sessions per subject.
 
     Parameters
     ----------
-    recordings : pandas.DataFrame
-        Rows of the recordings table being inspected.
-    manifests : dict
-        Corpus name -> Manifest or None.
+    recordings, manifests
+        As for :func:`label_checks`.
     thresholds : Thresholds, optional
         Gives the findings' severity (``expected_count_severity``, error by default).
 
-    Returns
-    -------
-    list of dict
     """
     severity = (thresholds or Thresholds()).expected_count_severity
     out: list[dict] = []
@@ -625,36 +700,33 @@ def count_checks(recordings: pd.DataFrame, manifests: dict, thresholds: Threshol
         for (subject, session), count in per_session.items():
             if count != expected:
                 where = f"{corpus}/sub-{subject}/ses-{session}"
-                out.append(
-                    _finding(
-                        "expected_count",
-                        severity,
-                        corpus,
-                        where,
-                        "",
-                        count,
-                        f"{where}: {count} trials, {source} {expected}",
-                    )
-                )
+                message = f"{where}: {count} trials, {source} {expected}"
+                out.append(finding("expected_count", severity, corpus, where, "", count, message))
         sessions = recs.groupby("subject")["session"].nunique()
         usual = int(sessions.mode().max())
         for subject, count in sessions.items():
             if count < usual:
                 where = f"{corpus}/sub-{subject}"
-                out.append(
-                    _finding(
-                        "expected_count",
-                        severity,
-                        corpus,
-                        where,
-                        "",
-                        count,
-                        f"{where}: {count} session(s), most subjects of {corpus} have {usual}",
-                    )
-                )
+                message = f"{where}: {count} session(s), most subjects of {corpus} have {usual}"
+                out.append(finding("expected_count", severity, corpus, where, "", count, message))
     return out
 
 
+@check(
+    "bad_channels",
+    "info",
+    "recording",
+    (
+        "channels the ingest found bad in the recording's session (flat, deviation, hf_noise, correlation, "
+        "bridged, ransac) and what it did (interpolated or dropped)"
+    ),
+    doc=(
+        "One per recording whose subject-session had bad channels (recordings-table `bad_channels`, `bad_reasons`, "
+        "`bad_action`); `channels` lists them, `value` counts them, the message gives each reason and what was done "
+        "(`interpolated` / `dropped`)."
+    ),
+    meaning="Electrodes the ingest repaired; many in one corpus point at a montage or a manifest problem.",
+)
 def bad_channel_checks(recordings: pd.DataFrame) -> list[dict]:
     """One info per recording whose session had bad channels (recordings-table columns ``bad_*``).
 
@@ -678,10 +750,18 @@ def bad_channel_checks(recordings: pd.DataFrame) -> list[dict]:
         names = list(names)
         found = ", ".join(f"{n} ({r})" for n, r in zip(names, list(row.bad_reasons), strict=True))
         message = f"{row.recording_id}: {found}; {row.bad_action}"
-        out.append(_finding("bad_channels", "info", row.corpus, row.recording_id, _names(names), len(names), message))
+        out.append(finding("bad_channels", "info", row.corpus, row.recording_id, _names(names), len(names), message))
     return out
 
 
+@check(
+    "ingest_failure",
+    lambda t: t.ingest_failure_severity,
+    "file",
+    "a file or trial that ingest could not store (failures table)",
+    doc="One per row of the corpus' failures table; `where` is the file (and trial).",
+    meaning="The store is incomplete; fix the file or the manifest and re-ingest.",
+)
 def failure_checks(failures: pd.DataFrame, thresholds: Thresholds | None = None) -> list[dict]:
     """One finding per row of the ingest failures table (which must carry a ``corpus`` column).
 
@@ -691,5 +771,5 @@ def failure_checks(failures: pd.DataFrame, thresholds: Thresholds | None = None)
     out = []
     for row in failures.itertuples(index=False):
         where = row.file if pd.isna(getattr(row, "trial", None)) else f"{row.file} trial {int(row.trial)}"
-        out.append(_finding("ingest_failure", severity, row.corpus, where, "", None, f"[{row.stage}] {row.error}"))
+        out.append(finding("ingest_failure", severity, row.corpus, where, "", None, f"[{row.stage}] {row.error}"))
     return out

@@ -15,11 +15,11 @@ import pandas as pd
 from emod_data.cluster import CLUSTER_TIMEOUT, connect
 from emod_data.cluster import run_tasks as run_on_cluster
 from emod_data.errors import EmodDataError, StoreError
+from emod_data.inspect.catalog import check_table
 from emod_data.inspect.checks import (
     SEVERITIES,
     Thresholds,
     bad_channel_checks,
-    check_table,
     count_checks,
     failure_checks,
     findings_frame,

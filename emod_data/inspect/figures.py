@@ -54,11 +54,7 @@ def va_scatter(recordings: pd.DataFrame, path: Path) -> Path:
     recordings : pandas.DataFrame
         Recordings table rows (stimulus segments are plotted).
     path : pathlib.Path
-        PNG file to write.
-
-    Returns
-    -------
-    pathlib.Path
+        PNG file to write (the function returns it).
     """
     plt = _pyplot()
     stim = recordings[recordings["segment"] == "stimulus"] if len(recordings) else recordings
@@ -112,11 +108,7 @@ def spectra(spectra_table: pd.DataFrame, recordings: pd.DataFrame, excluded: set
     excluded : set of str
         Recording ids left out of the means (unreadable or with an amplitude scale error).
     path : pathlib.Path
-        PNG file to write.
-
-    Returns
-    -------
-    pathlib.Path
+        PNG file to write (the function returns it).
     """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8.5, 4.8))
@@ -151,6 +143,36 @@ def spectra(spectra_table: pd.DataFrame, recordings: pd.DataFrame, excluded: set
     return path
 
 
+def _head_panels(vocabulary: pd.DataFrame, panels: list, paint, title: str, colorbar, path: Path) -> Path:
+    """Draw one head outline (MNE) per panel with the vocabulary's sites; ``paint(panel, names)`` gives each
+    panel's dot colours, sizes and title; ``colorbar(fig, axes, plt)`` adds the legend; the figure goes to ``path``."""
+    import mne
+
+    plt = _pyplot()
+    vocabulary_names = vocabulary["name"].tolist()
+    positions = vocabulary[["x", "y", "z"]].to_numpy(dtype=float)
+    info = mne.create_info(vocabulary_names, 100.0, "eeg", verbose="error")
+    sites = dict(zip(vocabulary_names, positions, strict=True))
+    info.set_montage(mne.channels.make_dig_montage(ch_pos=sites, coord_frame="head"), verbose="error")
+    fig, axes = _grid(max(1, len(panels)), width=3.6, height=3.8, columns=5)
+    for ax, panel in zip(axes, panels, strict=False):
+        mne.viz.plot_sensors(info, kind="topomap", axes=ax, show=False, pointsize=4, linewidth=1)
+        dots = ax.collections[0]
+        colors, sizes, panel_title = paint(panel, vocabulary_names)
+        dots.set_facecolors(colors)
+        dots.set_edgecolors("none")
+        dots.set_sizes(sizes)
+        ax.set_title(panel_title, fontsize=10)
+    if not panels:
+        axes[0].set_axis_off()
+        axes[0].text(0.5, 0.5, "no recordings", ha="center", va="center")
+    colorbar(fig, axes, plt)
+    fig.suptitle(title)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def channel_coverage(vocabulary: pd.DataFrame, recordings: pd.DataFrame, path: Path) -> Path:
     """The channel vocabulary on a head outline (MNE), per corpus and for all corpora together.
 
@@ -164,62 +186,36 @@ def channel_coverage(vocabulary: pd.DataFrame, recordings: pd.DataFrame, path: P
     recordings : pandas.DataFrame
         Recordings table rows (``corpus``, ``channel_names``).
     path : pathlib.Path
-        PNG file to write.
-
-    Returns
-    -------
-    pathlib.Path
+        PNG file to write (the function returns it).
     """
-    import mne
+    from matplotlib.colors import BoundaryNorm
 
     plt = _pyplot()
-    names, info = _head_info(vocabulary)
     covered: dict[str, set[str]] = {}
     for corpus, recs in recordings.groupby("corpus", sort=True) if len(recordings) else []:
         covered[corpus] = {name for names_ in recs["channel_names"] for name in names_}
-    counts = np.array([sum(name in chans for chans in covered.values()) for name in names])
-    panels = [*covered, "all corpora"]
-    fig, axes = _grid(len(panels), width=3.6, height=3.8, columns=5)
-    from matplotlib.colors import BoundaryNorm
-
     most = max(1, len(covered))
     cmap = plt.get_cmap("viridis", most)
     norm = BoundaryNorm(np.arange(0.5, most + 1.5), most)
-    for ax, panel in zip(axes, panels, strict=True):
-        mne.viz.plot_sensors(info, kind="topomap", axes=ax, show=False, pointsize=4, linewidth=1)
-        dots = ax.collections[0]
+
+    def paint(panel: str, names: list[str]):
         if panel == "all corpora":
+            counts = np.array([sum(name in chans for chans in covered.values()) for name in names])
             colors = [cmap(norm(c)) if c else (0.82, 0.82, 0.82, 1.0) for c in counts]
-            sizes = np.where(counts > 0, 16, 3)
-            title = f"all corpora: {int((counts > 0).sum())} of {len(names)} sites"
-        else:
-            hit = np.array([name in covered[panel] for name in names])
-            colors = [(0.84, 0.15, 0.16, 1.0) if h else (0.82, 0.82, 0.82, 1.0) for h in hit]
-            sizes = np.where(hit, 16, 3)
-            title = f"{panel}: {int(hit.sum())} channels"
-        dots.set_facecolors(colors)
-        dots.set_edgecolors("none")
-        dots.set_sizes(sizes)
-        ax.set_title(title, fontsize=10)
-    if covered:
-        mappable = plt.cm.ScalarMappable(cmap=cmap, norm=norm)
-        bar = fig.colorbar(mappable, ax=axes[-1], fraction=0.046, pad=0.04, label="corpora recording the site")
-        bar.set_ticks(range(1, most + 1))
-    fig.suptitle("Channel coverage of the vocabulary")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+            return colors, np.where(counts > 0, 16, 3), f"all corpora: {int((counts > 0).sum())} of {len(names)} sites"
+        hit = np.array([name in covered[panel] for name in names])
+        colors = [(0.84, 0.15, 0.16, 1.0) if h else (0.82, 0.82, 0.82, 1.0) for h in hit]
+        return colors, np.where(hit, 16, 3), f"{panel}: {int(hit.sum())} channels"
 
+    def colorbar(fig, axes, plt):
+        if covered:
+            mappable = plt.cm.ScalarMappable(cmap=cmap, norm=norm)
+            bar = fig.colorbar(mappable, ax=axes[-1], fraction=0.046, pad=0.04, label="corpora recording the site")
+            bar.set_ticks(range(1, most + 1))
 
-def _head_info(vocabulary: pd.DataFrame):
-    import mne
-
-    names = vocabulary["name"].tolist()
-    positions = vocabulary[["x", "y", "z"]].to_numpy(dtype=float)
-    info = mne.create_info(names, 100.0, "eeg", verbose="error")
-    montage = mne.channels.make_dig_montage(ch_pos=dict(zip(names, positions, strict=True)), coord_frame="head")
-    info.set_montage(montage, verbose="error")
-    return names, info
+    return _head_panels(
+        vocabulary, [*covered, "all corpora"], paint, "Channel coverage of the vocabulary", colorbar, path
+    )
 
 
 def bad_channel_map(vocabulary: pd.DataFrame, recordings: pd.DataFrame, summary: pd.DataFrame, path: Path) -> Path:
@@ -230,53 +226,37 @@ def bad_channel_map(vocabulary: pd.DataFrame, recordings: pd.DataFrame, summary:
 
     Parameters
     ----------
-    vocabulary : pandas.DataFrame
-        The store's channel vocabulary (``name``, ``x``, ``y``, ``z``).
-    recordings : pandas.DataFrame
-        Recordings table rows (``corpus``, ``channel_names``).
+    vocabulary, recordings : pandas.DataFrame
+        As for :func:`channel_coverage`.
     summary : pandas.DataFrame
         :func:`emod_data.inspect.summary.bad_channel_summary`.
     path : pathlib.Path
-        PNG file to write.
-
-    Returns
-    -------
-    pathlib.Path
+        PNG file to write (the function returns it).
     """
-    import mne
-
     plt = _pyplot()
-    names, info = _head_info(vocabulary)
     corpora = sorted(set(recordings["corpus"])) if len(recordings) else []
-    fig, axes = _grid(max(1, len(corpora)), width=3.6, height=3.8, columns=5)
     most = int(summary["sessions_bad"].max()) if len(summary) else 1
     cmap = plt.get_cmap("Reds")
-    for ax, corpus in zip(axes, corpora, strict=False):
+
+    def paint(corpus: str, names: list[str]):
         recs = recordings[recordings["corpus"] == corpus]
         recorded = {n for chans in recs["channel_names"] for n in chans}
         if "bad_channels" in recs.columns:
             recorded |= {n for chans in recs["bad_channels"].dropna() for n in chans}
         rows = summary[summary["corpus"] == corpus].set_index("channel")["sessions_bad"] if len(summary) else {}
         counts = np.array([int(rows.get(name, 0)) if name in recorded else -1 for name in names])
-        mne.viz.plot_sensors(info, kind="topomap", axes=ax, show=False, pointsize=4, linewidth=1)
-        dots = ax.collections[0]
         colors = [
             (1, 1, 1, 0) if c < 0 else (0.75, 0.75, 0.75, 1.0) if c == 0 else cmap(0.35 + 0.65 * c / most)
             for c in counts
         ]
-        dots.set_facecolors(colors)
-        dots.set_edgecolors("none")
-        dots.set_sizes(np.where(counts > 0, 14 + 40 * np.clip(counts, 0, None) / most, np.where(counts == 0, 8, 0)))
-        ax.set_title(f"{corpus}: {int((counts > 0).sum())} electrodes ever bad", fontsize=10)
-    if not corpora:
-        axes[0].set_axis_off()
-        axes[0].text(0.5, 0.5, "no recordings", ha="center", va="center")
-    mappable = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, most))
-    fig.colorbar(mappable, ax=axes[-1], fraction=0.046, pad=0.04, label="subject-sessions with the electrode bad")
-    fig.suptitle("Bad channels found at ingest")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+        sizes = np.where(counts > 0, 14 + 40 * np.clip(counts, 0, None) / most, np.where(counts == 0, 8, 0))
+        return colors, sizes, f"{corpus}: {int((counts > 0).sum())} electrodes ever bad"
+
+    def colorbar(fig, axes, plt):
+        mappable = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, most))
+        fig.colorbar(mappable, ax=axes[-1], fraction=0.046, pad=0.04, label="subject-sessions with the electrode bad")
+
+    return _head_panels(vocabulary, corpora, paint, "Bad channels found at ingest", colorbar, path)
 
 
 def amplitude(
@@ -295,11 +275,7 @@ def amplitude(
     limits : tuple of float
         Plausible range of the median channel SD in µV (shaded).
     path : pathlib.Path
-        PNG file to write.
-
-    Returns
-    -------
-    pathlib.Path
+        PNG file to write (the function returns it).
     """
     plt = _pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.6))

@@ -118,23 +118,9 @@ def _verdict(report) -> str:
     return "".join(parts)
 
 
-def render_html(report, figures: dict[str, Path]) -> str:
-    """The report as one HTML document with the figures embedded as data URIs.
-
-    Parameters
-    ----------
-    report : InspectReport
-        The inspection result.
-    figures : dict
-        Figure stem -> PNG path (from :func:`emod_data.inspect.figures.make_figures`).
-
-    Returns
-    -------
-    str
-    """
-    findings = report.findings
+def _failing_checks(findings: pd.DataFrame, counts: pd.DataFrame) -> str:
+    """One collapsible section per check that hit anything: its rule and (up to a limit) its findings."""
     sections = []
-    counts = report.check_counts()
     hit = counts[(counts["errors"] + counts["warnings"] + counts["infos"]) > 0]
     for check in hit["check"]:
         rows = findings[findings["check"] == check]
@@ -152,7 +138,25 @@ def render_html(report, figures: dict[str, Path]) -> str:
             f"<b>{html.escape(check)}</b> ({len(rows)})</summary>"
             f'<p class="muted">{html.escape(rule)}</p>{_table(shown)}{more}</details>'
         )
-    failing = "".join(sections) or '<p class="muted">No check hit any recording.</p>'
+    return "".join(sections) or '<p class="muted">No check hit any recording.</p>'
+
+
+def render_html(report, figures: dict[str, Path]) -> str:
+    """The report as one HTML document with the figures embedded as data URIs.
+
+    Parameters
+    ----------
+    report : InspectReport
+        The inspection result.
+    figures : dict
+        Figure stem -> PNG path (from :func:`emod_data.inspect.figures.make_figures`).
+
+    Returns
+    -------
+    str
+    """
+    counts = report.check_counts()
+    failing = _failing_checks(report.findings, counts)
     processing = report.processing.to_dict() if hasattr(report.processing, "to_dict") else {}
     split_html = ""
     if report.split is not None:

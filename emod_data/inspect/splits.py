@@ -16,7 +16,8 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from emod_data.inspect.checks import findings_frame
+from emod_data.inspect.checks import finding, findings_frame
+from emod_data.inspect.registry import check
 
 SPLIT_LEVELS = ("subject", "session", "trial")
 """Units a split can be made on, coarsest first."""
@@ -216,48 +217,21 @@ def audit_split(
     if stimulus_severity not in ("error", "warning", "info"):
         raise ValueError(f"stimulus_severity must be error, warning or info (got {stimulus_severity!r})")
     assignment = as_assignment(split)
-    rows: list[dict] = []
-
-    def finding(check, severity, where, value, message, corpus=""):
-        rows.append(
-            {
-                "check": check,
-                "severity": severity,
-                "corpus": corpus,
-                "where": where,
-                "channels": "",
-                "value": float(value),
-                "message": message,
-            }
-        )
-
-    duplicated = assignment.groupby("recording_id")["split"].nunique()
-    duplicated = duplicated[duplicated > 1]
-    for rid in duplicated.index:
-        parts = sorted(assignment.loc[assignment["recording_id"] == rid, "split"].unique())
-        finding("split_duplicate", "error", rid, len(parts), f"{rid} is in {len(parts)} splits: {', '.join(parts)}")
-    known = set(recordings["recording_id"])
-    unknown = sorted(set(assignment["recording_id"]) - known)
-    if unknown:
-        finding(
-            "split_unknown_recording",
-            "error",
-            "split",
-            len(unknown),
-            f"{len(unknown)} recording id(s) not in the store, e.g. {', '.join(unknown[:3])}",
-        )
+    rows = _assignment_findings(assignment, recordings)
     table = assignment.drop_duplicates().merge(recordings, on="recording_id", how="inner")
-    audited = recordings[recordings["corpus"].isin(table["corpus"].unique())]
-    unassigned = sorted(set(audited["recording_id"]) - set(assignment["recording_id"]))
-    if unassigned:
-        finding(
-            "split_unassigned",
-            "info",
-            "split",
-            len(unassigned),
-            f"{len(unassigned)} recording(s) of the audited corpora are in no split, e.g. {unassigned[0]}",
-        )
     parts = sorted(table["split"].unique(), key=lambda p: (DEFAULT_NAMES.index(p) if p in DEFAULT_NAMES else 9, p))
+    overlaps, found = _overlap_findings(table, parts, by, stimulus_severity)
+    return SplitAudit(
+        by=by,
+        assignment=assignment,
+        sizes=_sizes(table, parts),
+        overlaps=overlaps,
+        findings=findings_frame(rows + found),
+    )
+
+
+def _sizes(table: pd.DataFrame, parts: list[str]) -> pd.DataFrame:
+    """Per part: recordings, subjects, sessions, trials, stimuli and hours."""
     sizes = []
     for name in parts:
         part = table[table["split"] == name]
@@ -272,12 +246,99 @@ def audit_split(
                 "hours": round(float(part["duration_s"].sum()) / 3600, 3),
             }
         )
+    return pd.DataFrame(sizes, columns=["split", "recordings", "subjects", "sessions", "trials", "stimuli", "hours"])
+
+
+@check(
+    "split_duplicate",
+    "error",
+    "split",
+    "a recording assigned to two splits",
+    doc="A recording assigned to two parts.",
+    meaning="The same data would be trained and tested on; fix the split.",
+)
+@check(
+    "split_unknown_recording",
+    "error",
+    "split",
+    "a split names a recording the store does not hold",
+    doc="A split names recording ids the store does not hold (`where` is `split`).",
+    meaning="The split was made for another store or corpus selection.",
+)
+@check(
+    "split_unassigned",
+    "info",
+    "split",
+    "recordings of the audited corpora in no split",
+    doc="Recordings of the audited corpora in no part (`where` is `split`).",
+    meaning="Data left out of every part; intended or not, worth knowing.",
+)
+def _assignment_findings(assignment: pd.DataFrame, recordings: pd.DataFrame) -> list[dict]:
+    """Recordings in two parts, ids the store does not hold, recordings of the audited corpora in no part."""
+    rows = []
+    duplicated = assignment.groupby("recording_id")["split"].nunique()
+    for rid in duplicated[duplicated > 1].index:
+        parts = sorted(assignment.loc[assignment["recording_id"] == rid, "split"].unique())
+        message = f"{rid} is in {len(parts)} splits: {', '.join(parts)}"
+        rows.append(finding("split_duplicate", "error", "", rid, "", len(parts), message))
+    unknown = sorted(set(assignment["recording_id"]) - set(recordings["recording_id"]))
+    if unknown:
+        message = f"{len(unknown)} recording id(s) not in the store, e.g. {', '.join(unknown[:3])}"
+        rows.append(finding("split_unknown_recording", "error", "", "split", "", len(unknown), message))
+    table = assignment.drop_duplicates().merge(recordings, on="recording_id", how="inner")
+    audited = recordings[recordings["corpus"].isin(table["corpus"].unique())]
+    unassigned = sorted(set(audited["recording_id"]) - set(assignment["recording_id"]))
+    if unassigned:
+        message = f"{len(unassigned)} recording(s) of the audited corpora are in no split, e.g. {unassigned[0]}"
+        rows.append(finding("split_unassigned", "info", "", "split", "", len(unassigned), message))
+    return rows
+
+
+_LEVEL_DOC = "Overlap at the split's own level or a finer one is an error (leakage), at a coarser level info."
+
+
+@check(
+    "split_subject_overlap",
+    "error / info",
+    "split",
+    "a subject in two splits",
+    doc=f"A subject (corpus, subject) in two parts. {_LEVEL_DOC}",
+    meaning="In a split by subject the model meets its test subjects in training.",
+)
+@check(
+    "split_session_overlap",
+    "error / info",
+    "split",
+    "a session in two splits",
+    doc=f"A session (corpus, subject, session) in two parts. {_LEVEL_DOC}",
+    meaning="Within-session correlations leak from training into the test.",
+)
+@check(
+    "split_trial_overlap",
+    "error / info",
+    "split",
+    "a trial (its segments) in two splits",
+    doc=f"A trial (corpus, subject, session, trial: e.g. a DEAP baseline in train, its stimulus in test). {_LEVEL_DOC}",
+    meaning="Windows of one trial on both sides: the test measures memorisation.",
+)
+@check(
+    "split_stimulus_overlap",
+    "warning",
+    "split",
+    "a stimulus shown in two splits",
+    doc="A stimulus id (`seed/clip03`) shown in two parts; the severity is `stimulus_severity` (warning by default).",
+    meaning="A model can learn the clip rather than the emotion (SEED shows the same 15 clips in every session).",
+)
+def _overlap_findings(
+    table: pd.DataFrame, parts: list[str], by: str, stimulus_severity: str
+) -> tuple[pd.DataFrame, list[dict]]:
+    """Per pair of parts and level: the shared units (overlaps table) and a finding where any are shared."""
     keys = {}
     for level, columns in LEVEL_KEYS.items():
         units = table[columns].astype(str).agg("/".join, axis=1) if len(table) else pd.Series(dtype=str)
         keys[level] = {name: set(units[table["split"] == name]) for name in parts}
     rank = {level: i for i, level in enumerate(SPLIT_LEVELS)}
-    overlaps = []
+    overlaps, rows = [], []
     for a, b in combinations(parts, 2):
         for level in (*SPLIT_LEVELS, "stimulus"):
             shared = sorted(keys[level][a] & keys[level][b])
@@ -291,21 +352,10 @@ def audit_split(
             else:
                 severity = "error" if rank[level] >= rank[by] else "info"
             verdict = "leakage" if severity == "error" else ("expected" if severity == "info" else "check")
-            finding(
-                f"split_{level}_overlap",
-                severity,
-                f"{a} / {b}",
-                len(shared),
+            message = (
                 f"{a} and {b} share {len(shared)} {PLURALS[level] if len(shared) != 1 else level} "
-                f"in a split by {by} ({verdict}), "
-                f"e.g. {', '.join(shared[:3])}",
+                f"in a split by {by} ({verdict}), e.g. {', '.join(shared[:3])}"
             )
-    return SplitAudit(
-        by=by,
-        assignment=assignment,
-        sizes=pd.DataFrame(
-            sizes, columns=["split", "recordings", "subjects", "sessions", "trials", "stimuli", "hours"]
-        ),
-        overlaps=pd.DataFrame(overlaps, columns=["split_a", "split_b", "level", "shared", "examples"]),
-        findings=findings_frame(rows),
-    )
+            rows.append(finding(f"split_{level}_overlap", severity, "", f"{a} / {b}", "", len(shared), message))
+    columns = ["split_a", "split_b", "level", "shared", "examples"]
+    return pd.DataFrame(overlaps, columns=columns), rows

@@ -12,107 +12,18 @@ Axes are declared by the manifest; every trial comes out as (channels, samples).
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from emod_data.errors import ReaderError
 from emod_data.manifest import Manifest
-from emod_data.readers.containers import read_variable
-
-
-@dataclass
-class RawTrial:
-    """One trial as read from a file.
-
-    Attributes
-    ----------
-    trial : int
-        The corpus' own trial number (1-based).
-    data : numpy.ndarray
-        (channels, samples) in source units, channels in the manifest's order.
-    ratings : numpy.ndarray or None
-        The trial's raw ratings, in ``labels.rating_names`` order, when the file holds them.
-    code : str or None
-        The trial's label code when the file itself holds it (``labels.reader_codes``).
-    subject : str or None
-        The subject, when one file holds several subjects (DREAMER); else the file's.
-    session : int or None
-        The session, when the reader knows it; else from the file name or trial number.
-    channel_names : list of str or None
-        Names of the rows of ``data`` when they differ per file (raw BDF, BIDS); else the
-        manifest's ``channels.names``.
-    sfreq : float or None
-        Sampling rate from the file header; else the manifest's ``format.sfreq``.
-    unit_scale : float or None
-        Factor to µV when the reader detects units per file; else the manifest's units.
-    segment : str
-        ``"stimulus"`` (split into baseline and stimulus per ``[segments]``) or
-        ``"baseline"`` for a baseline the file stores apart (stored as is).
-    stimulus : str or None
-        The stimulus id the file itself gives (AMIGOS ``VideoIDs``), offered to the
-        ``labels.stimulus`` template as ``{stimulus}``.
-    error : str or None
-        Why this trial has no usable signal (an empty cell); the ingest records it as
-        a failure of this trial alone and goes on with the file.
-    """
-
-    trial: int
-    data: np.ndarray
-    ratings: np.ndarray | None = None
-    code: str | None = None
-    subject: str | None = None
-    session: int | None = None
-    channel_names: list[str] | None = None
-    sfreq: float | None = None
-    unit_scale: float | None = None
-    segment: str = "stimulus"
-    stimulus: str | None = None
-    error: str | None = None
-
-
-def _check_trials(found: list[int], manifest: Manifest, label: str) -> None:
-    expected, first = manifest.format.trials, 1
-    if manifest.format.trial_ranges:
-        name = label.rsplit("/", 1)[-1]
-        hits = [r for pattern, r in manifest.format.trial_ranges.items() if fnmatch.fnmatch(name, pattern)]
-        if not hits:
-            raise ReaderError(f"{label}: file name matches no pattern of format.trial_ranges")
-        first, expected = hits[0]
-    if expected is None:
-        return
-    wanted = set(range(first, expected + 1))
-    missing, extra = sorted(wanted - set(found)), sorted(set(found) - wanted)
-    declared = f"{first}..{expected}" if manifest.format.trial_ranges else f"{expected}"
-    if missing:
-        raise ReaderError(f"{label}: missing trial(s) {missing} of {declared}")
-    if extra:
-        raise ReaderError(f"{label}: unexpected trial number(s) {extra}; the manifest declares {declared} trials")
-
-
-def _to_channels_time(
-    array: np.ndarray, axes: list[str], n_channels: int, label: str, key: str, extra: str = "error"
-) -> np.ndarray:
-    what = f"variable '{key}'" if key else "the pickled array"
-    if array.ndim != len(axes):
-        raise ReaderError(f"{label}: {what} has shape {array.shape}; expected {len(axes)} axes {axes}")
-    order = [axes.index(a) for a in ("channel", "time") if a in axes]
-    if "trial" in axes:
-        order = [axes.index("trial"), *order]
-    out = np.transpose(array, order)
-    if extra == "drop" and out.shape[-2] > n_channels:  # format.extra_channels: keep the first rows
-        return out[..., :n_channels, :]
-    if out.shape[-2] != n_channels:
-        least = "at least " if extra == "drop" else ""
-        raise ReaderError(
-            f"{label}: {what} has shape {array.shape}; expected {least}{n_channels} channels on axis "
-            f"{axes.index('channel')}"
-        )
-    return out
+from emod_data.readers.base import RawTrial, check_trials, to_channels_time
+from emod_data.readers.containers import open_container, read_variable
+from emod_data.readers.structs import iter_cell_trials, read_ratings_file
 
 
 def _ratings(container: Any, manifest: Manifest, n_trials: int, label: str) -> np.ndarray | None:
@@ -150,8 +61,6 @@ def iter_trials(container: Any, manifest: Manifest, label: str) -> Iterator[RawT
     """
     fmt, n_channels = manifest.format, len(manifest.channels.names)
     if fmt.layout == "cells":
-        from emod_data.readers.structs import iter_cell_trials
-
         yield from iter_cell_trials(container, manifest, label)
     elif fmt.layout == "per_variable":
         pattern = re.compile(fmt.trial_key)
@@ -165,19 +74,41 @@ def iter_trials(container: Any, manifest: Manifest, label: str) -> Iterator[RawT
                 f"{label}: no variable matches format.trial_key '{fmt.trial_key}' "
                 f"(variables: {sorted(container.keys())[:8]})"
             )
-        _check_trials(list(keyed), manifest, label)
+        check_trials(list(keyed), manifest, label)
         ratings = _ratings(container, manifest, len(keyed), label)
         for position, trial in enumerate(sorted(keyed)):
             key = keyed[trial]
             array = read_variable(container, key, label)
-            data = _to_channels_time(array, fmt.axes, n_channels, label, key, fmt.extra_channels)
+            data = to_channels_time(array, fmt.axes, n_channels, label, key, fmt.extra_channels)
             yield RawTrial(trial, data, None if ratings is None else ratings[position])
     else:
         key = fmt.data_key or ""
         array = read_variable(container, key, label)
-        stacked = _to_channels_time(array, fmt.axes, n_channels, label, key, fmt.extra_channels)
+        stacked = to_channels_time(array, fmt.axes, n_channels, label, key, fmt.extra_channels)
         trials = list(range(1, stacked.shape[0] + 1))
-        _check_trials(trials, manifest, label)
+        check_trials(trials, manifest, label)
         ratings = _ratings(container, manifest, len(trials), label)
         for index, trial in enumerate(trials):
             yield RawTrial(trial, stacked[index], None if ratings is None else ratings[index])
+
+
+def read_file(path: Path, relpath: str, manifest: Manifest) -> Iterator[RawTrial]:
+    """The reader (a :data:`~emod_data.readers.base.Reader`) of the containers ``"mat"`` and ``"pickle"``.
+
+    Yields
+    ------
+    RawTrial
+        The file's trials (:func:`iter_trials`), with the ratings of ``labels.ratings_file`` when the
+        manifest names a side file of ratings (FACED's ``After_remarks.mat``).
+
+    Raises
+    ------
+    ReaderError
+        One line naming the file when it cannot be read as declared.
+    """
+    rated = read_ratings_file(path, relpath, manifest)
+    with open_container(path, manifest.format.container, relpath) as container:
+        for raw in iter_trials(container, manifest, relpath):
+            if rated is not None:
+                raw.ratings = rated.get(raw.trial)
+            yield raw

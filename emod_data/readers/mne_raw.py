@@ -33,7 +33,7 @@ import numpy as np
 from emod_data.errors import ReaderError, SkippedInput, first_line
 from emod_data.manifest import Manifest
 from emod_data.preprocess import AMPLITUDE_RANGE_UV
-from emod_data.readers.layouts import RawTrial
+from emod_data.readers.base import RawTrial, corpus_root
 from emod_data.segmentation import (
     Event,
     Span,
@@ -353,10 +353,6 @@ def _number(value: object) -> float:
 # --- the reader ------------------------------------------------------------------------------------------
 
 
-def _corpus_root(path: Path, relpath: str) -> Path:
-    return path.parents[len(PurePosixPath(relpath).parts) - 1]
-
-
 def _file_spans(raw, path: Path, relpath: str, root: Path, manifest: Manifest, groups: dict) -> list[Span]:
     spec = manifest.recording
     sfreq = raw.info["sfreq"]
@@ -450,12 +446,9 @@ def read_recording(path: Path, relpath: str, manifest: Manifest) -> Iterator[Raw
 
     Parameters
     ----------
-    path : pathlib.Path
-        The file.
-    relpath : str
-        Its path relative to the corpus root (named in errors).
-    manifest : Manifest
-        The corpus manifest (``[format]``, ``[channels]``, ``[recording]``, ``[labels]``).
+    path, relpath, manifest
+        The file, its path relative to the corpus root, the corpus manifest: a
+        :data:`~emod_data.readers.base.Reader`.
 
     Yields
     ------
@@ -476,7 +469,7 @@ def read_recording(path: Path, relpath: str, manifest: Manifest) -> Iterator[Raw
         raise ReaderError(f"{relpath}: format.container '{manifest.format.container}' needs a [recording] section")
     match = re.fullmatch(manifest.files.pattern, relpath)
     groups = match.groupdict() if match else {}
-    root = _corpus_root(path, relpath)
+    root = corpus_root(path, relpath)
     rows = _table_rows(path, relpath, root, manifest, groups)
     raw = open_raw(path, manifest.format.container, relpath)
     try:
@@ -513,14 +506,6 @@ def read_recording(path: Path, relpath: str, manifest: Manifest) -> Iterator[Raw
             ratings = None
             if spec.rating_columns:
                 ratings = np.array([_number(row.get(column, "")) for column in spec.rating_columns])
-            yield RawTrial(
-                trial=number,
-                data=data,
-                ratings=ratings,
-                code=code,
-                channel_names=names,
-                sfreq=sfreq,
-                unit_scale=1.0,  # already in µV
-            )
+            yield RawTrial(number, data, ratings, code, channel_names=names, sfreq=sfreq, unit_scale=1.0)  # in µV
     finally:
         raw.close()

@@ -33,8 +33,8 @@ import numpy as np
 
 from emod_data.errors import ReaderError
 from emod_data.manifest import Manifest
+from emod_data.readers.base import RawTrial, check_trials, corpus_root, to_channels_time
 from emod_data.readers.containers import MatV73Container, open_container, read_variable
-from emod_data.readers.layouts import RawTrial, _check_trials, _to_channels_time
 
 
 def describe(value: Any) -> str:
@@ -202,7 +202,7 @@ def _trial_data(cell: Any, manifest: Manifest, label: str, name: str) -> tuple[n
     if array.dtype.kind not in "iuf":
         return None, f"{name} is not a numeric array (got {describe(array)})"
     try:
-        return _to_channels_time(array, fmt.axes, n_channels, label, name, fmt.extra_channels), None
+        return to_channels_time(array, fmt.axes, n_channels, label, name, fmt.extra_channels), None
     except ReaderError as exc:
         return None, str(exc).removeprefix(f"{label}: ")
 
@@ -213,7 +213,7 @@ def _subject_trials(root: Any, manifest: Manifest, label: str, subject: str | No
     prefix = f"{where}." if where else ""
     cells = cell_list(lookup(root, fmt.data_key, label, where), label, prefix + fmt.data_key)
     trials = list(range(1, len(cells) + 1))
-    _check_trials(trials, manifest, f"{label}: {where}" if where else label)
+    check_trials(trials, manifest, f"{label}: {where}" if where else label)
     baselines = stimuli = None
     if fmt.baseline_key:
         baselines = cell_list(lookup(root, fmt.baseline_key, label, where), label, prefix + fmt.baseline_key)
@@ -296,10 +296,6 @@ def iter_cell_trials(container: Any, manifest: Manifest, label: str) -> Iterator
         yield from trials
 
 
-def _corpus_root(path: Path, relpath: str) -> Path:
-    return Path(path).parents[len(Path(relpath).parts) - 1]
-
-
 def read_ratings_file(path: Path, relpath: str, manifest: Manifest) -> dict[int, np.ndarray | None] | None:
     """Ratings of a data file's trials from its side file (``labels.ratings_file``).
 
@@ -338,7 +334,7 @@ def read_ratings_file(path: Path, relpath: str, manifest: Manifest) -> dict[int,
         rel = spec.ratings_file.format(**(match.groupdict() if match else {}))
     except (KeyError, IndexError) as exc:
         raise ReaderError(f"{relpath}: labels.ratings_file needs group {exc} in files.pattern") from None
-    target = _corpus_root(path, relpath) / rel
+    target = corpus_root(path, relpath) / rel
     if not target.is_file():
         return None
     width = len(spec.rating_names)

@@ -6,6 +6,13 @@ units and container quirks as ``docs/corpora.md`` lists, filled with EEG-like
 signals whose band powers depend on each trial's valence and arousal (see
 :mod:`emod_data.synth.signals`), so that models can genuinely learn from them.
 
+Each corpus is one module named after it (:mod:`emod_data.synth.seed`,
+:mod:`emod_data.synth.deap_raw`, ...) whose ``SPEC`` gives its recording
+conditions, file layout and writer; :mod:`emod_data.synth.plans` holds the plan
+types and the registry (:data:`SYNTH_CORPORA`), :mod:`emod_data.synth.trials` the
+trial signals of the file-based corpora and :mod:`emod_data.synth.recordings` the
+continuous recordings (CNT, BDF, BIDS).
+
 Example
 -------
 >>> from emod_data.synth import synthesize
@@ -19,15 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from emod_data.errors import EmodDataError
-from emod_data.synth import (
-    continuous,  # noqa: F401  (registers the CNT, BDF and BIDS corpora)
-    layouts_mat,  # noqa: F401  (registers FACED, DREAMER, AMIGOS and MPED)
-)
-from emod_data.synth.layouts import REAL_SUBJECTS, get_corpus, write_file
-
-SYNTH_CORPORA = ("seed", "seed_iv", "seed_vii", "deap", "faced", "dreamer", "amigos", "mped")
-SYNTH_CORPORA += ("seed_v_raw", "seed_raw", "deap_raw", "mahnob_hci", "faced_raw", "bids_example")
-"""Corpora :func:`synthesize` can write."""
+from emod_data.synth.plans import SYNTH_CORPORA, corpus_spec, get_corpus, write_file
 
 __all__ = ["SYNTH_CORPORA", "SynthError", "synthesize"]
 
@@ -39,7 +38,7 @@ class SynthError(EmodDataError, ValueError):
 def _check(corpus: str, subjects: int | None, duration_scale: float, seed: int) -> int:
     if corpus not in SYNTH_CORPORA:
         raise SynthError(f"unknown corpus '{corpus}' for synthesis: expected one of {', '.join(SYNTH_CORPORA)}")
-    real = REAL_SUBJECTS[corpus]
+    real = corpus_spec(corpus).real_subjects
     if subjects is None:
         subjects = 2
     if isinstance(subjects, bool) or not isinstance(subjects, int) or not 1 <= subjects <= real:

@@ -223,7 +223,7 @@ def write_cnt(
     Returns
     -------
     pathlib.Path
-        The written file.
+        ``path``, written.
 
     Raises
     ------

@@ -5,7 +5,13 @@
 - MATLAB v7.3 (HDF5 through h5py) with MATLAB's 512-byte userblock, column-major
   (transposed) datasets and the ``MATLAB_class`` attribute, without timestamps;
 - Python 2 pickles (protocol 2, as ``cPickle.dump`` wrote them), which Python 3
-  can load only with ``encoding='latin1'``.
+  can load only with ``encoding='latin1'``;
+- MATLAB's default ``save`` (v5, compressed, structs and cell arrays) through
+  :func:`save_mat` and :func:`cell`;
+- NumPy 1.x pickles of one array (:func:`write_numpy1_pickle`, FACED).
+
+The pickle writers name NumPy's private ``_reconstruct`` because that is the
+name the pickle byte stream itself must carry.
 
 Variables are passed as an iterable of ``(name, array)`` pairs and written one
 at a time, so a caller can generate each array just before it is written.
@@ -233,4 +239,72 @@ def write_py2_pickle(path: str | Path, obj: object) -> Path:
     path = Path(path)
     with path.open("wb") as handle:
         _Py2Pickler(handle).dump(obj)
+    return path
+
+
+def save_mat(path: Path, variables: dict, created: datetime, platform: str = PLATFORM) -> Path:
+    """Write a MATLAB file as MATLAB's default ``save`` does (v5 container, compressed variables).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        File to (over)write.
+    variables : dict
+        Variable name -> value; dicts become structs, object arrays cell arrays, str char arrays.
+    created : datetime.datetime
+        Creation time written into the header.
+    platform : str, optional
+        Platform string of the header.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+    """
+    scipy.io.savemat(path, variables, format="5", do_compression=True, oned_as="row")
+    with path.open("r+b") as handle:
+        handle.write(matlab_header("5.0", created, platform)[:116])
+    return path
+
+
+def cell(values: list, shape: tuple[int, int]) -> np.ndarray:
+    """A MATLAB cell array (object array) of the given shape, filled in column-major order."""
+    out = np.empty(len(values), dtype=object)
+    for index, value in enumerate(values):
+        out[index] = value
+    return out.reshape(shape, order="F")
+
+
+class _NumpyV1Pickler(pickle._Pickler):
+    """Protocol-4 pickler naming ``numpy.core.multiarray._reconstruct`` as NumPy 1.x did (FACED's pickles)."""
+
+    dispatch: ClassVar[dict] = dict(pickle._Pickler.dispatch)
+
+    def save_global(self, obj, name=None):
+        if obj is _reconstruct:
+            self.save("numpy.core.multiarray")
+            self.save("_reconstruct")
+            self.write(pickle.STACK_GLOBAL)
+            self.memoize(obj)
+            return
+        super().save_global(obj, name)
+
+
+def write_numpy1_pickle(path: Path, array: np.ndarray) -> Path:
+    """Pickle an array as ``pickle.dump(array, f)`` did under Python 3.8+ and NumPy 1.x (protocol 4).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        File to (over)write.
+    array : numpy.ndarray
+        A plain numeric array.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file; ``pickle.load`` reads it back with any NumPy.
+    """
+    with path.open("wb") as handle:
+        _NumpyV1Pickler(handle, protocol=4).dump(np.ascontiguousarray(array))
     return path
