@@ -14,6 +14,7 @@ interpolation of the bad channels from the good ones (or the bad rows dropped).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -136,8 +137,38 @@ class BadChannels:
     ica_removed: list[str] | None = None
 
     def apply(self, data: np.ndarray) -> np.ndarray:
-        """Reference and repair one (C, samples) segment; returns (C_out, samples) in the segment's dtype."""
-        return self.operator.astype(data.dtype, copy=False) @ data
+        """Reference and repair one (C, samples) segment; returns (C_out, samples) in the segment's dtype.
+
+        Equal to ``operator @ data``. Rows that only subtract the common reference (every row without ICA,
+        except interpolated ones) are computed as ``data[keep] - weights @ data``: one weighted sum over
+        the channels instead of one per row.
+        """
+        operator = self.operator.astype(data.dtype, copy=False)
+        if self._shared_reference is None:
+            return operator @ data
+        weights, mixed = self._shared_reference
+        out = data[self.keep]
+        out -= weights.astype(data.dtype, copy=False) @ data
+        if len(mixed):
+            out[mixed] = operator[mixed] @ data
+        return out
+
+    @functools.cached_property
+    def _shared_reference(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(weights, rows): ``operator @ data`` is ``data[keep] - weights @ data`` except on ``rows``.
+
+        None when most rows mix channels (ICA on every good row).
+        """
+        offset = self.operator.copy()
+        offset[np.arange(len(self.keep)), self.keep] -= 1.0  # each row minus its own channel's unit row
+        plain = [row for row, channel in enumerate(self.keep) if self.names[channel] not in self.bad]
+        if not plain:
+            return None
+        weights = -offset[plain[0]]
+        mixed = np.flatnonzero(np.abs(offset + weights).max(axis=1) > 1e-12)
+        if 2 * len(mixed) > len(self.keep):  # e.g. ICA on every good row
+            return None
+        return weights, mixed
 
     def row_values(self, detected: bool = True) -> dict:
         """The recordings-table columns ``bad_channels``, ``bad_reasons``, ``bad_action`` and ``ica_removed``.
@@ -209,8 +240,8 @@ def detect(data: np.ndarray, names: list[str], sfreq: float, config: ProcessingC
         )
     data = spread_blocks(data, sfreq, config.bad_detect_seconds)
     info = mne.create_info(list(names), sfreq, "eeg")
+    # flat (or NaN) channels on the unreferenced signal: NoisyChannels finds them when it is built
     unreferenced = NoisyChannels(mne.io.RawArray(data * 1e-6, info, verbose="error"), do_detrend=False)
-    unreferenced.find_bad_by_nan_flat()
     flat = [*unreferenced.bad_by_nan, *unreferenced.bad_by_flat]
     # the other criteria on a robust reference (the median of the live channels), as PREP does: a large
     # common mode (raw, reference-free recordings such as BioSemi's) would otherwise hide every channel

@@ -239,7 +239,7 @@ def prepare(data: np.ndarray, sfreq: float, unit_scale: float, config: Processin
 
 def to_stored(data: np.ndarray, config: ProcessingConfig) -> np.ndarray:
     """float32 rounded to the store's precision (the last step of :func:`harmonize`)."""
-    return round_precision(np.asarray(data).astype(np.float32), config.precision_bits)
+    return round_precision(np.asarray(data).astype(np.float32, copy=False), config.precision_bits)
 
 
 def harmonize(data: np.ndarray, sfreq: float, unit_scale: float, config: ProcessingConfig, where: str) -> np.ndarray:
