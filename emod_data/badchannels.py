@@ -49,6 +49,24 @@ def spread_blocks(data: np.ndarray, sfreq: float, seconds: float) -> np.ndarray:
     ----------
     data : numpy.ndarray
         (C, samples).
+    sfreq, seconds : float
+        Sampling rate in Hz and most seconds to keep, as for :func:`block_starts`.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``data`` itself when it is short enough, else the blocks one after the other.
+    """
+    return data if block_starts(data.shape[1], sfreq, seconds) is None else session_blocks([data], sfreq, seconds)
+
+
+def block_starts(samples: int, sfreq: float, seconds: float) -> np.ndarray | None:
+    """First samples of the :data:`BLOCK_SECONDS` blocks that :func:`spread_blocks` keeps of a session.
+
+    Parameters
+    ----------
+    samples : int
+        Length of the session in samples.
     sfreq : float
         Sampling rate in Hz.
     seconds : float
@@ -56,16 +74,16 @@ def spread_blocks(data: np.ndarray, sfreq: float, seconds: float) -> np.ndarray:
 
     Returns
     -------
-    numpy.ndarray
-        ``data`` itself when it is short enough, else the blocks one after the other.
+    numpy.ndarray or None
+        Block starts, evenly spread from the first block to the last whole one; None when the
+        whole session is kept (not longer than ``seconds``, or not more blocks than wanted).
     """
     block = round(BLOCK_SECONDS * sfreq)
-    count = data.shape[1] // block
+    count = samples // block
     wanted = max(1, int(seconds // BLOCK_SECONDS))
-    if data.shape[1] <= seconds * sfreq or count <= wanted:
-        return data
-    starts = np.linspace(0, count - 1, wanted).round().astype(int) * block
-    return np.concatenate([data[:, start : start + block] for start in starts], axis=1)
+    if samples <= seconds * sfreq or count <= wanted:
+        return None
+    return np.linspace(0, count - 1, wanted).round().astype(int) * block
 
 
 def session_blocks(segments: list[np.ndarray], sfreq: float, seconds: float) -> np.ndarray:
@@ -75,10 +93,8 @@ def session_blocks(segments: list[np.ndarray], sfreq: float, seconds: float) -> 
     ----------
     segments : list of numpy.ndarray
         (C, samples_i) segments of one session, in order.
-    sfreq : float
-        Sampling rate in Hz.
-    seconds : float
-        Most seconds to keep.
+    sfreq, seconds : float
+        Sampling rate in Hz and most seconds to keep, as for :func:`block_starts`.
 
     Returns
     -------
@@ -87,13 +103,10 @@ def session_blocks(segments: list[np.ndarray], sfreq: float, seconds: float) -> 
         it keeps are copied.
     """
     ends = np.cumsum([segment.shape[1] for segment in segments])
-    total = int(ends[-1]) if len(ends) else 0
-    block = round(BLOCK_SECONDS * sfreq)
-    count = total // block
-    wanted = max(1, int(seconds // BLOCK_SECONDS))
-    if total <= seconds * sfreq or count <= wanted:
+    starts = block_starts(int(ends[-1]) if len(ends) else 0, sfreq, seconds)
+    if starts is None:
         return np.concatenate(segments, axis=1)
-    starts = np.linspace(0, count - 1, wanted).round().astype(int) * block
+    block = round(BLOCK_SECONDS * sfreq)
     pieces = []
     for start in starts:  # a block may straddle segments: gather it from each one it covers
         stop = start + block

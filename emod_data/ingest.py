@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from emod_data.blas import one_blas_thread
 from emod_data.channels import ChannelPlan, plan_channels
 from emod_data.cluster import CLUSTER_TIMEOUT, connect
 from emod_data.cluster import run_tasks as run_on_cluster
@@ -36,6 +37,7 @@ from emod_data.lexicon import load_lexicon
 from emod_data.manifest import Manifest, load_manifest
 from emod_data.memory import map_large_blocks
 from emod_data.preprocess import harmonize, prepare
+from emod_data.progress import progress_bar
 from emod_data.readers import read_trials
 from emod_data.sessions import SIGNAL_KEY, finish_sessions, session_stage
 from emod_data.storage import is_url, local_path, remove_tree
@@ -330,7 +332,8 @@ def process_file(task: FileTask) -> FileResult:
     FileResult
         Table rows of the stored segments and failure rows.
     """
-    return FileRun(task).read().finish()
+    with one_blas_thread():
+        return FileRun(task).read().finish()
 
 
 def run_serial(tasks: list[FileTask]) -> Iterator[FileResult]:
@@ -605,7 +608,7 @@ def ingest(
         wanted = frozenset(subjects) if subjects and manifest.files.subject_from == "reader" else None
         threads = 1 if client else max(1, (os.cpu_count() or 1) // max(1, min(workers, len(todo))))
         tasks = [FileTask(f, manifest, plan, resolver, config, str(store), wanted, threads, options) for f in todo]
-        with _progress(progress, manifest.name, len(tasks)) as advance:
+        with _progress(progress, manifest.name, len(tasks)) as advance, one_blas_thread():
             for result in _run_tasks(tasks, workers, client, cluster_timeout):
                 tables.add(result)
                 advance(result)
@@ -696,25 +699,8 @@ def _progress(progress: bool | Callable[[FileResult], None], corpus: str, total:
     if not progress:
         yield lambda result: None
         return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = [
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("files  [red]{task.fields[failed]} failed"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    ]
-    with Progress(*columns, transient=False) as bar:
-        task = bar.add_task(f"ingest {corpus}", total=total, failed=0)
+    bar, task = progress_bar(total, f"ingest {corpus}", "files  [red]{task.fields[failed]} failed", failed=0)
+    with bar:
         failed = 0
 
         def advance(result: FileResult) -> None:
