@@ -14,6 +14,7 @@ interpolation of the bad channels from the good ones (or the bad rows dropped).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,6 +49,24 @@ def spread_blocks(data: np.ndarray, sfreq: float, seconds: float) -> np.ndarray:
     ----------
     data : numpy.ndarray
         (C, samples).
+    sfreq, seconds : float
+        Sampling rate in Hz and most seconds to keep, as for :func:`block_starts`.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``data`` itself when it is short enough, else the blocks one after the other.
+    """
+    return data if block_starts(data.shape[1], sfreq, seconds) is None else session_blocks([data], sfreq, seconds)
+
+
+def block_starts(samples: int, sfreq: float, seconds: float) -> np.ndarray | None:
+    """First samples of the :data:`BLOCK_SECONDS` blocks that :func:`spread_blocks` keeps of a session.
+
+    Parameters
+    ----------
+    samples : int
+        Length of the session in samples.
     sfreq : float
         Sampling rate in Hz.
     seconds : float
@@ -55,16 +74,16 @@ def spread_blocks(data: np.ndarray, sfreq: float, seconds: float) -> np.ndarray:
 
     Returns
     -------
-    numpy.ndarray
-        ``data`` itself when it is short enough, else the blocks one after the other.
+    numpy.ndarray or None
+        Block starts, evenly spread from the first block to the last whole one; None when the
+        whole session is kept (not longer than ``seconds``, or not more blocks than wanted).
     """
     block = round(BLOCK_SECONDS * sfreq)
-    count = data.shape[1] // block
+    count = samples // block
     wanted = max(1, int(seconds // BLOCK_SECONDS))
-    if data.shape[1] <= seconds * sfreq or count <= wanted:
-        return data
-    starts = np.linspace(0, count - 1, wanted).round().astype(int) * block
-    return np.concatenate([data[:, start : start + block] for start in starts], axis=1)
+    if samples <= seconds * sfreq or count <= wanted:
+        return None
+    return np.linspace(0, count - 1, wanted).round().astype(int) * block
 
 
 def session_blocks(segments: list[np.ndarray], sfreq: float, seconds: float) -> np.ndarray:
@@ -74,10 +93,8 @@ def session_blocks(segments: list[np.ndarray], sfreq: float, seconds: float) -> 
     ----------
     segments : list of numpy.ndarray
         (C, samples_i) segments of one session, in order.
-    sfreq : float
-        Sampling rate in Hz.
-    seconds : float
-        Most seconds to keep.
+    sfreq, seconds : float
+        Sampling rate in Hz and most seconds to keep, as for :func:`block_starts`.
 
     Returns
     -------
@@ -86,13 +103,10 @@ def session_blocks(segments: list[np.ndarray], sfreq: float, seconds: float) -> 
         it keeps are copied.
     """
     ends = np.cumsum([segment.shape[1] for segment in segments])
-    total = int(ends[-1]) if len(ends) else 0
-    block = round(BLOCK_SECONDS * sfreq)
-    count = total // block
-    wanted = max(1, int(seconds // BLOCK_SECONDS))
-    if total <= seconds * sfreq or count <= wanted:
+    starts = block_starts(int(ends[-1]) if len(ends) else 0, sfreq, seconds)
+    if starts is None:
         return np.concatenate(segments, axis=1)
-    starts = np.linspace(0, count - 1, wanted).round().astype(int) * block
+    block = round(BLOCK_SECONDS * sfreq)
     pieces = []
     for start in starts:  # a block may straddle segments: gather it from each one it covers
         stop = start + block
@@ -136,8 +150,38 @@ class BadChannels:
     ica_removed: list[str] | None = None
 
     def apply(self, data: np.ndarray) -> np.ndarray:
-        """Reference and repair one (C, samples) segment; returns (C_out, samples) in the segment's dtype."""
-        return self.operator.astype(data.dtype, copy=False) @ data
+        """Reference and repair one (C, samples) segment; returns (C_out, samples) in the segment's dtype.
+
+        Equal to ``operator @ data``. Rows that only subtract the common reference (every row without ICA,
+        except interpolated ones) are computed as ``data[keep] - weights @ data``: one weighted sum over
+        the channels instead of one per row.
+        """
+        operator = self.operator.astype(data.dtype, copy=False)
+        if self._shared_reference is None:
+            return operator @ data
+        weights, mixed = self._shared_reference
+        out = data[self.keep]
+        out -= weights.astype(data.dtype, copy=False) @ data
+        if len(mixed):
+            out[mixed] = operator[mixed] @ data
+        return out
+
+    @functools.cached_property
+    def _shared_reference(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(weights, rows): ``operator @ data`` is ``data[keep] - weights @ data`` except on ``rows``.
+
+        None when most rows mix channels (ICA on every good row).
+        """
+        offset = self.operator.copy()
+        offset[np.arange(len(self.keep)), self.keep] -= 1.0  # each row minus its own channel's unit row
+        plain = [row for row, channel in enumerate(self.keep) if self.names[channel] not in self.bad]
+        if not plain:
+            return None
+        weights = -offset[plain[0]]
+        mixed = np.flatnonzero(np.abs(offset + weights).max(axis=1) > 1e-12)
+        if 2 * len(mixed) > len(self.keep):  # e.g. ICA on every good row
+            return None
+        return weights, mixed
 
     def row_values(self, detected: bool = True) -> dict:
         """The recordings-table columns ``bad_channels``, ``bad_reasons``, ``bad_action`` and ``ica_removed``.
@@ -209,8 +253,8 @@ def detect(data: np.ndarray, names: list[str], sfreq: float, config: ProcessingC
         )
     data = spread_blocks(data, sfreq, config.bad_detect_seconds)
     info = mne.create_info(list(names), sfreq, "eeg")
+    # flat (or NaN) channels on the unreferenced signal: NoisyChannels finds them when it is built
     unreferenced = NoisyChannels(mne.io.RawArray(data * 1e-6, info, verbose="error"), do_detrend=False)
-    unreferenced.find_bad_by_nan_flat()
     flat = [*unreferenced.bad_by_nan, *unreferenced.bad_by_flat]
     # the other criteria on a robust reference (the median of the live channels), as PREP does: a large
     # common mode (raw, reference-free recordings such as BioSemi's) would otherwise hide every channel

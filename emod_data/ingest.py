@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from emod_data.blas import one_blas_thread
 from emod_data.channels import ChannelPlan, plan_channels
 from emod_data.cluster import CLUSTER_TIMEOUT, connect
 from emod_data.cluster import run_tasks as run_on_cluster
@@ -36,6 +37,7 @@ from emod_data.lexicon import load_lexicon
 from emod_data.manifest import Manifest, load_manifest
 from emod_data.memory import map_large_blocks
 from emod_data.preprocess import harmonize, prepare
+from emod_data.progress import progress_bar
 from emod_data.readers import read_trials
 from emod_data.sessions import SIGNAL_KEY, finish_sessions, session_stage
 from emod_data.storage import is_url, local_path, remove_tree
@@ -171,24 +173,151 @@ def _store_trial(
     return rows
 
 
-def _collect(entry: tuple, result: FileResult, fail: Callable) -> None:
-    session, trial, where, job, subject = entry
-    try:
-        result.rows.extend(job.result())
-    except SignalError as exc:
-        message = first_line(exc)
-        fail("signal", message if message.startswith(where) else f"{where}: {message}", session, trial, subject)
+class FileRun:
+    """One file's ingest in two steps, so that a serial ingest can overlap them across files.
 
+    :meth:`read` reads the file and harmonizes its trials on ``task.threads`` threads: with the plain
+    recipe every segment is written there; with a session-level stage
+    (:func:`emod_data.sessions.session_stage`) the filtered segments are held in the rows. :meth:`finish`
+    runs the session-level stage on them (detection, repair, writing). Trial-level problems
+    (non-finite samples, implausible amplitude, missing labels) fail that trial only; file-level problems
+    (unreadable file, wrong shapes, missing variables) fail the whole file in either step and none of
+    its rows is kept.
 
-def _discard_rows(result: FileResult, task: FileTask) -> None:
-    """Remove the arrays a file wrote before it failed as a whole, so no orphan is left behind."""
-    for path in result.written:
-        remove_tree(task.store, path, task.storage_options)
-    result.rows.clear()
+    Parameters
+    ----------
+    task : FileTask
+    """
+
+    def __init__(self, task: FileTask) -> None:
+        self.task = task
+        self.result = FileResult(task.source.relpath)
+        self.provenance: dict = {}
+        self.failed = False
+
+    def fail(self, stage: str, error: str, session=None, trial=None, subject=None) -> None:
+        """Record one failure row (``subject`` defaults to the file's)."""
+        source = self.task.source
+        self.result.failures.append(
+            {
+                "file": source.relpath,
+                "subject": source.subject if subject is None else subject,  # the reader's, for multi-subject files
+                "session": session,
+                "trial": trial,
+                "stage": stage,
+                "error": error,
+            }
+        )
+
+    @contextmanager
+    def _file_errors(self) -> Iterator[None]:
+        """Turn a file-level error into one failure row and remove what the file wrote."""
+        relpath = self.task.source.relpath
+        try:
+            yield
+            return
+        except SkippedInput as exc:  # e.g. a MAHNOB-HCI session without felt ratings: counted, not failed
+            self.result.skipped_inputs.append({"file": relpath, "reason": first_line(exc)})
+        except ReaderError as exc:
+            self.fail("read", first_line(exc))
+        except EmodDataError as exc:
+            self.fail("ingest", first_line(exc))
+        except Exception as exc:
+            self.fail("internal", f"{relpath}: {first_line(exc, with_type=True)}")
+            self.result.failures[-1]["traceback"] = traceback.format_exc()
+        self.failed = True
+        for path in self.result.written:  # no orphan array is left behind
+            remove_tree(self.task.store, path, self.task.storage_options)
+        self.result.rows.clear()
+
+    def read(self) -> FileRun:
+        """Read the file and harmonize (plain recipe: and write) every segment of every trial; returns self."""
+        task, source = self.task, self.task.source
+        map_large_blocks()  # peak memory: the trials in flight, not what fragmented heaps keep of earlier ones
+        stat = source.path.stat()
+        self.provenance = {
+            "source_file": source.relpath,
+            "source_size": stat.st_size,
+            "source_mtime_ns": stat.st_mtime_ns,
+            "manifest_sha256": task.manifest.sha256,
+            "lexicon_sha256": task.labels.lexicon.sha256,
+            "processing_hash": task.config.hash,
+        }
+        with self._file_errors():
+            channels = task.manifest.channels
+            renames = channels.rename_for(source.relpath)
+            plans = {None: task.plan}
+            if renames != channels.rename:  # per-file renames ([channels.rename_files])
+                plans[None] = plan_channels(channels.names, renames, channels.exclude, source.relpath)
+            self.provenance["source_checksum"] = file_checksum(source.path)
+            with ThreadPoolExecutor(max_workers=task.threads) as pool:
+                pending: deque = deque()
+                for raw in read_trials(source.path, source.relpath, task.manifest):
+                    names = tuple(raw.channel_names) if raw.channel_names is not None else None
+                    if names not in plans:
+                        plans[names] = plan_channels(list(names), renames, channels.exclude, source.relpath)
+                    entry = self._submit(pool, raw, plans[names])
+                    pending.extend([entry] if entry else [])
+                    while len(pending) > 2 * task.threads:  # bounded memory: few trials in flight
+                        self._collect(*pending.popleft())
+                while pending:
+                    self._collect(*pending.popleft())
+        return self
+
+    def _submit(self, pool: ThreadPoolExecutor, raw, plan: ChannelPlan) -> tuple | None:
+        """Submit one trial read from the file; None when it is skipped or failed at once."""
+        task, source = self.task, self.task.source
+        subject = raw.subject if raw.subject is not None else source.subject
+        if task.subjects and raw.subject is not None and subject not in task.subjects:
+            return None
+        session = raw.session or source.session or task.labels.position(None, raw.trial)[0]
+        if session is None:
+            raise ReaderError(f"{source.relpath}: the reader gives no session for trial {raw.trial}")
+        where = f"{source.relpath} trial {raw.trial}"
+        if raw.subject is not None:  # one file, several subjects (DREAMER): name the subject too
+            where = f"{source.relpath} subject {subject} trial {raw.trial}"
+        if task.labels.excluded(session, raw.trial, raw.code):  # labels.exclude_codes (MPED's rest)
+            return None
+        if raw.error is not None:  # the reader found this trial unusable (an empty cell)
+            self.fail("read", f"{where}: {raw.error}", session, raw.trial, raw.subject)
+            return None
+        try:
+            labels = task.labels.labels(session, raw.trial, raw.ratings, raw.code)
+        except LabelError as exc:
+            self.fail("labels", f"{where}: {first_line(exc)}", session, raw.trial, raw.subject)
+            return None
+        args = (task, raw, subject, session, plan, labels, self.provenance, where, self.result.written)
+        return session, raw.trial, where, pool.submit(_store_trial, *args), raw.subject
+
+    def _collect(self, session: int, trial: int, where: str, job, subject) -> None:
+        try:
+            self.result.rows.extend(job.result())
+        except SignalError as exc:
+            message = first_line(exc)
+            message = message if message.startswith(where) else f"{where}: {message}"
+            self.fail("signal", message, session, trial, subject)
+
+    def finish(self) -> FileResult:
+        """Run the session-level stage on the held segments (if any) and write them; returns the result."""
+        task = self.task
+        if session_stage(task.config) and not self.failed:
+            with self._file_errors():
+                self.result.rows = finish_sessions(
+                    self.result.rows,
+                    task.config,
+                    task.store,
+                    task.source.relpath,
+                    self.provenance,
+                    self.result.written,
+                    self.fail,
+                    task.threads,
+                    task.storage_options,
+                )
+        return self.result
 
 
 def process_file(task: FileTask) -> FileResult:
-    """Ingest one raw file: read, harmonize and write every segment of every trial.
+    """Ingest one raw file: read, harmonize and write every segment of every trial (what a worker runs).
 
     Trial-level problems (non-finite samples, implausible amplitude, missing
     labels) fail that trial only; file-level problems (unreadable file, wrong
@@ -203,97 +332,38 @@ def process_file(task: FileTask) -> FileResult:
     FileResult
         Table rows of the stored segments and failure rows.
     """
-    src, manifest, config = task.source, task.manifest, task.config
-    map_large_blocks()  # peak memory: the trials in flight, not what fragmented heaps keep of earlier ones
-    result = FileResult(src.relpath)
-    stat = src.path.stat()
-    provenance = {
-        "source_file": src.relpath,
-        "source_size": stat.st_size,
-        "source_mtime_ns": stat.st_mtime_ns,
-        "manifest_sha256": manifest.sha256,
-        "lexicon_sha256": task.labels.lexicon.sha256,
-        "processing_hash": config.hash,
-    }
+    with one_blas_thread():
+        return FileRun(task).read().finish()
 
-    def fail(stage: str, error: str, session=None, trial=None, subject=None) -> None:
-        result.failures.append(
-            {
-                "file": src.relpath,
-                "subject": src.subject if subject is None else subject,  # the reader's, for multi-subject files
-                "session": session,
-                "trial": trial,
-                "stage": stage,
-                "error": error,
-            }
-        )
 
-    renames = manifest.channels.rename_for(src.relpath)
-    plans = {None: task.plan}
-    try:
-        if renames != manifest.channels.rename:  # per-file renames ([channels.rename_files])
-            plans[None] = plan_channels(manifest.channels.names, renames, manifest.channels.exclude, src.relpath)
-        provenance["source_checksum"] = file_checksum(src.path)
-        with ThreadPoolExecutor(max_workers=task.threads) as pool:
-            pending: deque = deque()
-            for raw in read_trials(src.path, src.relpath, manifest):
-                subject = raw.subject if raw.subject is not None else src.subject
-                if task.subjects and raw.subject is not None and subject not in task.subjects:
-                    continue
-                session = raw.session or src.session or task.labels.position(None, raw.trial)[0]
-                if session is None:
-                    raise ReaderError(f"{src.relpath}: the reader gives no session for trial {raw.trial}")
-                names = tuple(raw.channel_names) if raw.channel_names is not None else None
-                if names not in plans:
-                    channels = manifest.channels
-                    plans[names] = plan_channels(list(names), renames, channels.exclude, src.relpath)
-                where = f"{src.relpath} trial {raw.trial}"
-                if raw.subject is not None:  # one file, several subjects (DREAMER): name the subject too
-                    where = f"{src.relpath} subject {subject} trial {raw.trial}"
-                if task.labels.excluded(session, raw.trial, raw.code):  # labels.exclude_codes (MPED's rest)
-                    continue
-                if raw.error is not None:  # the reader found this trial unusable (an empty cell)
-                    fail("read", f"{where}: {raw.error}", session, raw.trial, raw.subject)
-                    continue
-                try:
-                    labels = task.labels.labels(session, raw.trial, raw.ratings, raw.code)
-                except LabelError as exc:
-                    fail("labels", f"{where}: {first_line(exc)}", session, raw.trial, raw.subject)
-                    continue
-                job = pool.submit(
-                    _store_trial, task, raw, subject, session, plans[names], labels, provenance, where, result.written
-                )
-                pending.append((session, raw.trial, where, job, raw.subject))
-                while len(pending) > 2 * task.threads:  # bounded memory: few trials in flight
-                    _collect(pending.popleft(), result, fail)
-            while pending:
-                _collect(pending.popleft(), result, fail)
-        if session_stage(config):
-            result.rows = finish_sessions(
-                result.rows,
-                config,
-                task.store,
-                src.relpath,
-                provenance,
-                result.written,
-                fail,
-                task.threads,
-                task.storage_options,
-            )
-    except SkippedInput as exc:  # e.g. a MAHNOB-HCI session without felt ratings: counted, not failed
-        _discard_rows(result, task)
-        result.skipped_inputs.append({"file": src.relpath, "reason": first_line(exc)})
-    except ReaderError as exc:
-        _discard_rows(result, task)
-        fail("read", first_line(exc))
-    except EmodDataError as exc:
-        _discard_rows(result, task)
-        fail("ingest", first_line(exc))
-    except Exception as exc:
-        _discard_rows(result, task)
-        fail("internal", f"{src.relpath}: {first_line(exc, with_type=True)}")
-        result.failures[-1]["traceback"] = traceback.format_exc()
-    return result
+def run_serial(tasks: list[FileTask]) -> Iterator[FileResult]:
+    """Ingest files one after the other in this process, yielding each file's result in order.
+
+    With a session-level stage, a file's stage (detection, repair and writing, see
+    :meth:`FileRun.finish`) runs on a background thread while the next file is read, so at most
+    two files are in memory: the one being finished and the one being read.
+
+    Parameters
+    ----------
+    tasks : list of FileTask
+
+    Yields
+    ------
+    FileResult
+    """
+    with ThreadPoolExecutor(max_workers=1) as finisher:
+        finishing = None
+        for task in tasks:
+            run = FileRun(task).read()
+            if finishing is not None:
+                yield finishing.result()
+                finishing = None
+            if session_stage(task.config):
+                finishing = finisher.submit(run.finish)
+            else:
+                yield run.finish()
+        if finishing is not None:
+            yield finishing.result()
 
 
 @dataclass
@@ -443,8 +513,7 @@ def _run_tasks(tasks: list[FileTask], workers: int, client, cluster_timeout: flo
     if client is not None:
         yield from run_on_cluster(client, process_file, tasks, cluster_timeout)
     elif workers <= 1 or len(tasks) <= 1:
-        for task in tasks:
-            yield process_file(task)
+        yield from run_serial(tasks)
     else:
         yield from run_in_processes(process_file, tasks, workers)
 
@@ -534,66 +603,79 @@ def ingest(
     with _closing(client), corpus_lock(store, manifest.name, options) as renew:
         if overwrite and not subjects:
             _remove_corpus(store, manifest.name, options)
-        old_rows = read_table(store, "recordings", manifest.name, options)
-        old_failures = read_table(store, "failures", manifest.name, options)
-        failed_before = set(old_failures["file"]) if len(old_failures) else set()
-        by_file = dict(tuple(old_rows.groupby("source_file"))) if len(old_rows) else {}
-        todo = [
-            f
-            for f in files
-            if overwrite
-            or f.relpath in failed_before
-            or not _is_complete(
-                f, by_file.get(f.relpath, pd.DataFrame()), manifest, lexicon.sha256, config, store, options
-            )
-        ]
-        redo = {f.relpath for f in todo}
-        kept = old_rows[~old_rows["source_file"].isin(redo)] if len(old_rows) else old_rows
-        kept_failures = old_failures[~old_failures["file"].isin(redo)] if len(old_failures) else old_failures
-        rows, failures = [kept], [kept_failures]
-
-        def save() -> tuple[pd.DataFrame, pd.DataFrame]:
-            recordings = _sorted_rows(
-                pd.concat([r for r in rows if len(r)], ignore_index=True)
-                if any(len(r) for r in rows)
-                else pd.DataFrame()
-            )
-            failed = (
-                pd.concat([f for f in failures if len(f)], ignore_index=True)
-                if any(len(f) for f in failures)
-                else pd.DataFrame(columns=FAILURE_COLUMNS)
-            )
-            write_table(store, "recordings", manifest.name, recordings, options)
-            write_table(store, "failures", manifest.name, failed, options)
-            renew()
-            return recordings, failed
-
-        tracebacks: list[str] = []
-        skipped_inputs: list[dict] = []
+        todo, tables = _pending_files(files, store, manifest, lexicon.sha256, config, overwrite, options)
+        tables.renew = renew
         wanted = frozenset(subjects) if subjects and manifest.files.subject_from == "reader" else None
         threads = 1 if client else max(1, (os.cpu_count() or 1) // max(1, min(workers, len(todo))))
         tasks = [FileTask(f, manifest, plan, resolver, config, str(store), wanted, threads, options) for f in todo]
-        with _progress(progress, manifest.name, len(tasks)) as advance:
+        with _progress(progress, manifest.name, len(tasks)) as advance, one_blas_thread():
             for result in _run_tasks(tasks, workers, client, cluster_timeout):
-                rows.append(pd.DataFrame(result.rows))
-                tracebacks += [f.pop("traceback") for f in result.failures if "traceback" in f]
-                failures.append(pd.DataFrame(result.failures, columns=FAILURE_COLUMNS))
-                skipped_inputs += result.skipped_inputs
-                save()
+                tables.add(result)
                 advance(result)
-        recordings, failed = save()
-    return IngestReport(
-        manifest.name,
-        store,
-        len(files),
-        len(files) - len(todo),
-        len(todo),
-        ignored,
-        recordings,
-        failed,
-        tracebacks,
-        sorted(skipped_inputs, key=lambda s: natural_key(s["file"])),
-    )
+        recordings, failed = tables.save()
+    skipped_inputs = sorted(tables.skipped_inputs, key=lambda s: natural_key(s["file"]))
+    done = (len(files), len(files) - len(todo), len(todo), ignored)
+    return IngestReport(manifest.name, store, *done, recordings, failed, tables.tracebacks, skipped_inputs)
+
+
+@dataclass
+class _Tables:
+    """A corpus' recordings and failures tables during a run: the kept rows plus every finished file's."""
+
+    store: Path | str
+    corpus: str
+    options: dict | None
+    rows: list[pd.DataFrame]
+    failures: list[pd.DataFrame]
+    renew: Callable[[], None] = lambda: None
+    tracebacks: list[str] = field(default_factory=list)
+    skipped_inputs: list[dict] = field(default_factory=list)
+
+    def add(self, result: FileResult) -> None:
+        """Take one file's result and write the tables (so that an interrupted run keeps it)."""
+        self.rows.append(pd.DataFrame(result.rows))
+        self.tracebacks += [f.pop("traceback") for f in result.failures if "traceback" in f]
+        self.failures.append(pd.DataFrame(result.failures, columns=FAILURE_COLUMNS))
+        self.skipped_inputs += result.skipped_inputs
+        self.save()
+
+    def save(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Write both tables atomically (recordings sorted) and renew the corpus lease; returns them."""
+        rows, failures = [r for r in self.rows if len(r)], [f for f in self.failures if len(f)]
+        recordings = _sorted_rows(pd.concat(rows, ignore_index=True) if rows else pd.DataFrame())
+        failed = pd.concat(failures, ignore_index=True) if failures else pd.DataFrame(columns=FAILURE_COLUMNS)
+        write_table(self.store, "recordings", self.corpus, recordings, self.options)
+        write_table(self.store, "failures", self.corpus, failed, self.options)
+        self.renew()
+        return recordings, failed
+
+
+def _pending_files(
+    files: list[SourceFile],
+    store: Path | str,
+    manifest: Manifest,
+    lexicon_sha256: str,
+    config: ProcessingConfig,
+    overwrite: bool,
+    options: dict | None,
+) -> tuple[list[SourceFile], _Tables]:
+    """The files to ingest (not complete in the store, failed before, or all with ``overwrite``), and the tables
+    holding the other files' rows."""
+    old_rows = read_table(store, "recordings", manifest.name, options)
+    old_failures = read_table(store, "failures", manifest.name, options)
+    failed_before = set(old_failures["file"]) if len(old_failures) else set()
+    by_file = dict(tuple(old_rows.groupby("source_file"))) if len(old_rows) else {}
+    todo = [
+        f
+        for f in files
+        if overwrite
+        or f.relpath in failed_before
+        or not _is_complete(f, by_file.get(f.relpath, pd.DataFrame()), manifest, lexicon_sha256, config, store, options)
+    ]
+    redo = {f.relpath for f in todo}
+    kept = old_rows[~old_rows["source_file"].isin(redo)] if len(old_rows) else old_rows
+    kept_failures = old_failures[~old_failures["file"].isin(redo)] if len(old_failures) else old_failures
+    return todo, _Tables(store, manifest.name, options, [kept], [kept_failures])
 
 
 def _close(client) -> None:
@@ -617,25 +699,8 @@ def _progress(progress: bool | Callable[[FileResult], None], corpus: str, total:
     if not progress:
         yield lambda result: None
         return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = [
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("files  [red]{task.fields[failed]} failed"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    ]
-    with Progress(*columns, transient=False) as bar:
-        task = bar.add_task(f"ingest {corpus}", total=total, failed=0)
+    bar, task = progress_bar(total, f"ingest {corpus}", "files  [red]{task.fields[failed]} failed", failed=0)
+    with bar:
         failed = 0
 
         def advance(result: FileResult) -> None:

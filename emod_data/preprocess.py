@@ -239,7 +239,7 @@ def prepare(data: np.ndarray, sfreq: float, unit_scale: float, config: Processin
 
 def to_stored(data: np.ndarray, config: ProcessingConfig) -> np.ndarray:
     """float32 rounded to the store's precision (the last step of :func:`harmonize`)."""
-    return round_precision(np.asarray(data).astype(np.float32), config.precision_bits)
+    return round_precision(np.asarray(data).astype(np.float32, copy=False), config.precision_bits)
 
 
 def harmonize(data: np.ndarray, sfreq: float, unit_scale: float, config: ProcessingConfig, where: str) -> np.ndarray:
@@ -252,16 +252,8 @@ def harmonize(data: np.ndarray, sfreq: float, unit_scale: float, config: Process
 
     Parameters
     ----------
-    data : numpy.ndarray
-        (channels, samples) in source units, channels already selected.
-    sfreq : float
-        Source rate in Hz.
-    unit_scale : float
-        Factor converting source units into µV.
-    config : ProcessingConfig
-        The store's processing parameters.
-    where : str
-        What to name in errors (file and trial).
+    data, sfreq, unit_scale, config, where
+        As for :func:`prepare`.
 
     Returns
     -------
@@ -271,8 +263,7 @@ def harmonize(data: np.ndarray, sfreq: float, unit_scale: float, config: Process
     Raises
     ------
     SignalError
-        Non-finite samples, implausible amplitude, or a source rate that differs
-        from the store's while resampling is off.
+        As :func:`prepare` raises it.
     """
     x = prepare(data, sfreq, unit_scale, config, where)
     if config.reference == "average":

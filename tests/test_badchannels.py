@@ -197,3 +197,83 @@ def test_session_blocks_equal_the_blocks_of_the_joined_session(lengths):
     joined = np.concatenate(segments, axis=1)
     for seconds in (4.0, 10.0, 60.0, 1000.0):
         np.testing.assert_array_equal(session_blocks(segments, 100.0, seconds), spread_blocks(joined, 100.0, seconds))
+
+
+@pytest.mark.parametrize("bad", [{}, {"Oz": "flat"}, {"Fz": "flat", "T8": "deviation"}])
+@pytest.mark.parametrize(
+    "config",
+    [ProcessingConfig(), ProcessingConfig(bad_channels="drop"), ProcessingConfig(reference="none")],
+    ids=["interpolate", "drop", "no-reference"],
+)
+def test_apply_equals_the_operator_product(bad, config):
+    names = ["Fz", "Cz", "Pz", "Oz", "C3", "C4", "T7", "T8", "P3", "P4"]
+    plan = repair_plan(names, bad, config, "f")
+    data = np.random.default_rng(0).standard_normal((len(names), 500)).astype(np.float32)
+    out = plan.apply(data)
+    assert out.dtype == np.float32 and out.shape == (len(plan.keep), 500)
+    np.testing.assert_allclose(out, plan.operator.astype(np.float32) @ data, atol=2e-6)
+    # an operator that mixes every row (as ICA does) takes the full product
+    mixing = np.random.default_rng(1).standard_normal(plan.operator.shape)
+    dense = type(plan)(plan.names, plan.bad, plan.action, mixing, plan.keep)
+    np.testing.assert_allclose(dense.apply(data), mixing.astype(np.float32) @ data, atol=1e-4)
+
+
+def test_one_blas_thread_is_shared_and_restored():
+    import threading
+
+    from threadpoolctl import threadpool_info
+
+    from emod_data.blas import one_blas_thread
+
+    def blas_threads():
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    def enter_and_leave():
+        with one_blas_thread():
+            pass
+
+    before = blas_threads()
+    with one_blas_thread():
+        assert set(blas_threads()) == {1}
+        with one_blas_thread():  # re-entrant
+            assert set(blas_threads()) == {1}
+        other = threading.Thread(target=enter_and_leave)  # a concurrent holder that leaves first
+        other.start()
+        other.join()
+        assert set(blas_threads()) == {1}  # still held here
+    assert blas_threads() == before
+
+
+def test_serial_ingest_finishes_a_file_while_reading_the_next(monkeypatch):
+    import threading
+    import time
+
+    from emod_data import ingest as ingest_module
+
+    events = []
+
+    class Run:
+        def __init__(self, task):
+            self.task = task
+
+        def read(self):
+            events.append(("read", self.task.source, "start"))
+            time.sleep(0.05)
+            events.append(("read", self.task.source, "end"))
+            return self
+
+        def finish(self):
+            events.append(("finish", self.task.source, threading.current_thread() is threading.main_thread()))
+            time.sleep(0.2)
+            return self.task.source
+
+    class Task:
+        def __init__(self, source):
+            self.source, self.config = source, ProcessingConfig()
+
+    monkeypatch.setattr(ingest_module, "FileRun", Run)
+    assert list(ingest_module.run_serial([Task(k) for k in range(3)])) == [0, 1, 2]
+    finishes = [event for event in events if event[0] == "finish"]
+    assert [event[1] for event in finishes] == [0, 1, 2] and not any(event[2] for event in finishes)
+    # file 1 is read while file 0 is finished (off the main thread): file 0's finish starts first
+    assert events.index(("finish", 0, False)) < events.index(("read", 1, "end"))

@@ -30,6 +30,7 @@ from emod_data.inspect.checks import (
 from emod_data.inspect.splits import SPLIT_LEVELS, SplitAudit, as_assignment, audit_split, make_split
 from emod_data.inspect.stats import HIST_EDGES, StatsParams, plan_batches, stats_batch
 from emod_data.inspect.summary import bad_channel_summary, label_distribution, store_failures, summarize_store
+from emod_data.progress import progress_bar as _progress_bar
 from emod_data.store import open_store
 from emod_data.workers import run_in_processes
 
@@ -105,30 +106,6 @@ class StoreStats:
     amplitude: pd.DataFrame
     bytes_read: int
     seconds: float
-
-
-def _progress_bar(total: int, description: str):
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("recordings"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    bar = Progress(*columns, console=Console(stderr=True), transient=False)
-    task = bar.add_task(description, total=total)
-    return bar, task
 
 
 def compute_stats(
