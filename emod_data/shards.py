@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,8 +109,8 @@ def _crc32c(data) -> bytes:
     return struct.pack("<I", google_crc32c.value(data))
 
 
-def encode_shard(data: np.ndarray, layout: ShardLayout) -> list[bytes]:
-    """Encode a (rows, samples) array into the bytes of its shard file.
+def encode_shard(data: np.ndarray, layout: ShardLayout) -> Iterator[bytes]:
+    """Encode a (rows, samples) array into the bytes of its shard file, chunk by chunk.
 
     Parameters
     ----------
@@ -118,11 +119,17 @@ def encode_shard(data: np.ndarray, layout: ShardLayout) -> list[bytes]:
     layout : ShardLayout
         From :func:`shard_layout` of the array's metadata.
 
-    Returns
-    -------
-    list of bytes
+    Yields
+    ------
+    bytes
         The parts of the shard file, in order (their concatenation is the file): per chunk its
-        compressed bytes and CRC32C, then the index and its CRC32C.
+        compressed bytes and CRC32C, then the index and its CRC32C. Each chunk is encoded when the
+        previous part has been taken, so a writer that writes parts as they come holds one chunk.
+
+    Raises
+    ------
+    ValueError
+        The array is longer than the layout's shard (raised on the first part).
     """
     rows, samples = data.shape
     step = layout.chunk_samples
@@ -130,7 +137,6 @@ def encode_shard(data: np.ndarray, layout: ShardLayout) -> list[bytes]:
         raise ValueError(f"{samples} samples do not fit a shard of {layout.chunks} chunks of {step}")
     codec = layout.compressor()
     index = np.empty((layout.chunks, 2), dtype="<u8")
-    parts: list[bytes] = []
     offset = 0
     block = np.empty((rows, step), dtype="<f4")
     for number in range(layout.chunks):
@@ -138,9 +144,10 @@ def encode_shard(data: np.ndarray, layout: ShardLayout) -> list[bytes]:
         block[:, : piece.shape[1]] = piece
         block[:, piece.shape[1] :] = layout.fill_value
         encoded = codec.encode(block)
-        parts += [encoded, _crc32c(encoded)]
+        yield encoded
+        yield _crc32c(encoded)
         index[number] = offset, len(encoded) + 4
         offset += len(encoded) + 4
     index_bytes = index.tobytes()
-    parts += [index_bytes, _crc32c(index_bytes)]
-    return parts
+    yield index_bytes
+    yield _crc32c(index_bytes)

@@ -8,7 +8,7 @@ letting zarr fill the array with its fill value.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -129,8 +129,8 @@ def zarr_store(path: str | Path, storage_options: dict | None = None, read_only:
     return _strict_store_class()(base) if read_only else base
 
 
-def write_file(path: str | Path, key: str, parts: list[bytes], storage_options: dict | None = None) -> None:
-    """Write one file of a store from its parts, in order: a local file in one pass, or one PUT of an object.
+def write_file(path: str | Path, key: str, parts: Iterable[bytes], storage_options: dict | None = None) -> None:
+    """Write one file of a store from its parts, in order: a local file part by part, or one PUT of an object.
 
     Parameters
     ----------
@@ -138,8 +138,8 @@ def write_file(path: str | Path, key: str, parts: list[bytes], storage_options: 
         Local store folder or fsspec URL.
     key : str
         The file's key inside the store (``data/seed/sub-1/ses-1/trial-01/c/0/0``); local parent folders are made.
-    parts : list of bytes
-        The file's contents, in order.
+    parts : iterable of bytes
+        The file's contents, in order (a local file holds only the part being written).
     storage_options : dict, optional
         fsspec options of a URL.
     """
