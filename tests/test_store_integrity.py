@@ -267,3 +267,15 @@ def test_a_failed_shard_write_leaves_the_stored_array_as_it_was(tmp_path, monkey
         write_segment(tmp_path, "data/x", old + 1, {}, config)
     assert np.array_equal(open_array(tmp_path, "data/x")[:], old)
     assert not [p for p in (tmp_path / "data").iterdir() if p.name.startswith(".")]  # nothing left aside
+
+
+@pytest.mark.parametrize("size", [0, 1, 8191, 8192, 8193, 5 * 8192 + 17])
+def test_file_checksum_hashes_every_byte_through_its_windows(tmp_path, monkeypatch, size):
+    import xxhash
+
+    import emod_data.ingest as ingest_module
+
+    monkeypatch.setattr(ingest_module, "CHECKSUM_WINDOW_BYTES", 8192)  # several windows on a small file
+    path = tmp_path / "f.bin"
+    path.write_bytes(np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8).tobytes())
+    assert ingest_module.file_checksum(path) == xxhash.xxh3_128(path.read_bytes()).hexdigest()
