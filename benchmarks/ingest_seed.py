@@ -10,6 +10,7 @@ Prints:
   else over the bare script;
 - the peak resident memory of ``--raw`` ingest (a fresh process, imports included) over TorchEEG's
   peak for its cache build (target <= 0.5), and over the largest input file.
+- with ``--workers 1`` and TorchEEG, the CPU seconds (all threads) of ``--raw`` ingest over TorchEEG's.
 
 TorchEEG runs in its own interpreter (``--torcheeg-python``, default: this one; TorchEEG pins an old
 SciPy, so it is best kept in a separate environment). Its cache is timed in each of
