@@ -10,6 +10,7 @@ Prints:
   else over the bare script;
 - the peak resident memory of ``--raw`` ingest (a fresh process, imports included) over TorchEEG's
   peak for its cache build (target <= 0.5), and over the largest input file.
+- with ``--workers 1`` and TorchEEG, the CPU seconds (all threads) of ``--raw`` ingest over TorchEEG's.
 
 TorchEEG runs in its own interpreter (``--torcheeg-python``, default: this one; TorchEEG pins an old
 SciPy, so it is best kept in a separate environment). Its cache is timed in each of
@@ -118,9 +119,9 @@ TORCHEEG_BUILD = """
 import shutil, time
 from torcheeg.datasets import SEEDDataset
 shutil.rmtree({io_path!r}, ignore_errors=True)
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 dataset = SEEDDataset(root_path={root!r}, io_path={io_path!r}, io_mode={io_mode!r}, num_worker=0, verbose=False)
-print('seconds', time.perf_counter() - start, len(dataset))
+print('seconds', time.perf_counter() - start, len(dataset), time.process_time() - cpu)
 """
 
 
@@ -129,24 +130,25 @@ def torcheeg_available(python: str) -> bool:
     return subprocess.run([python, "-c", "import torcheeg"], capture_output=True).returncode == 0
 
 
-def torcheeg_build(python: str, root: Path, io_path: Path, io_mode: str) -> tuple[float, float, int]:
-    """Build TorchEEG's SEED cache in a fresh process: (seconds, peak RSS in MB, windows).
+def torcheeg_build(python: str, root: Path, io_path: Path, io_mode: str) -> tuple[float, float, int, float]:
+    """Build TorchEEG's SEED cache in a fresh process: (seconds, peak RSS in MB, windows, CPU seconds).
 
-    The seconds cover the dataset construction only (not the imports); the peak covers the process.
+    The seconds (wall and CPU, all threads) cover the dataset construction only (not the imports); the
+    peak covers the process.
     """
     code = TORCHEEG_BUILD.format(root=str(root), io_path=str(io_path), io_mode=io_mode)
     output = subprocess.run([python, "-c", f"{code}\n{_PEAK_PROBE}"], capture_output=True, text=True, check=True)
     fields = [x.split() for x in output.stdout.splitlines()]
-    seconds, windows = next((float(f[1]), int(f[2])) for f in fields if f and f[0] == "seconds")
+    seconds, windows, cpu = next((float(f[1]), int(f[2]), float(f[3])) for f in fields if f and f[0] == "seconds")
     peak = next(int(f[1]) for f in fields if f and f[0] == "peak_kb") / 1024
-    return seconds, peak, windows
+    return seconds, peak, windows, cpu
 
 
 def timed(function, *args, **kwargs):
-    """Run a function and return (result, seconds)."""
-    start = time.perf_counter()
+    """Run a function and return (result, wall seconds, CPU seconds of this process's threads)."""
+    start, cpu = time.perf_counter(), time.process_time()
     result = function(*args, **kwargs)
-    return result, time.perf_counter() - start
+    return result, time.perf_counter() - start, time.process_time() - cpu
 
 
 def main() -> None:
@@ -181,8 +183,9 @@ def main() -> None:
     # other jobs on a shared machine does not land on one contender only.
     recipe = ProcessingConfig(bad_channels="off")  # the bare script has no bad-channel stage: ingest_badchannels.py
     use_torcheeg = torcheeg_available(args.torcheeg_python)
-    torch_runs: dict[str, list[tuple[float, float, int]]] = {mode: [] for mode in args.torcheeg_io_modes}
+    torch_runs: dict[str, list[tuple[float, float, int, float]]] = {mode: [] for mode in args.torcheeg_io_modes}
     runs: dict[str, list[tuple[float, float]]] = {"recipe": [], "off": []}
+    cpu_off: list[float] = []
     sizes = {}
     for _ in range(args.repeat):
         for mode in args.torcheeg_io_modes if use_torcheeg else []:
@@ -194,14 +197,22 @@ def main() -> None:
             for target in ("store", "bare"):
                 shutil.rmtree(args.out / f"{target}-{name}.zarr", ignore_errors=True)
             warm_cache(files)
-            samples, bare_s = timed(bare_ingest, files, args.out / f"bare-{name}.zarr", config)
+            samples, bare_s, _ = timed(bare_ingest, files, args.out / f"bare-{name}.zarr", config)
             warm_cache(files)
             store = args.out / f"store-{name}.zarr"
-            _, ingest_s = timed(ingest, "seed", raw, store, workers=args.workers, config=config, progress=False)
+            _, ingest_s, ingest_cpu = timed(
+                ingest, "seed", raw, store, workers=args.workers, config=config, progress=False
+            )
             runs[name].append((bare_s, ingest_s))
+            if name == "off" and args.workers == 1:  # in this process: its CPU time is the ingest's
+                cpu_off.append(ingest_cpu)
             sizes[name] = folder_bytes(store / "data") / (samples * 4)
     results = {name: (min(b for b, _ in r), min(i for _, i in r), sizes[name]) for name, r in runs.items()}
-    torcheeg = {mode: (min(t[0] for t in r), min(t[1] for t in r), r[0][2]) for mode, r in torch_runs.items() if r}
+    torcheeg = {
+        mode: (min(t[0] for t in r), min(t[1] for t in r), r[0][2], min(t[3] for t in r))
+        for mode, r in torch_runs.items()
+        if r
+    }
 
     peaks = {}
     imports = "from emod_data.ingest import ingest\nfrom emod_data.config import ProcessingConfig"
@@ -230,13 +241,18 @@ def main() -> None:
         f"--raw (processing off): ingest {ingest_off:.2f} s ({ingest_off / (input_bytes / 1e9):.2f} s/GB), "
         f"bare script {bare_off:.2f} s; ingest / bare = {ingest_off / bare_off:.2f}; lossless size ratio {size_off:.3f}"
     )
-    for mode, (torch_s, torch_peak, windows) in torcheeg.items():
+    for mode, (torch_s, torch_peak, windows, torch_cpu) in torcheeg.items():
         print(
             f"TorchEEG cache build (SEEDDataset, io_mode={mode}, {windows} windows, one process): "
             f"{torch_s:.2f} s, peak RSS {torch_peak:.0f} MB; --raw ingest / TorchEEG: time "
             f"{ingest_off / torch_s:.2f} (target <= 0.5), peak RSS {peaks['off'] / torch_peak:.2f} (target <= 0.5); "
             f"default recipe / TorchEEG: time {ingest_s / torch_s:.2f}, peak RSS {peaks['recipe'] / torch_peak:.2f}"
         )
+        if cpu_off:
+            print(
+                f"  CPU seconds (all threads, fewest of the rounds): --raw ingest {min(cpu_off):.2f}, TorchEEG "
+                f"{torch_cpu:.2f}; ratio {min(cpu_off) / torch_cpu:.2f}"
+            )
     if not torcheeg:
         print(
             f"TorchEEG not importable by {args.torcheeg_python}: time ratio --raw ingest / bare script = "

@@ -55,16 +55,27 @@ from emod_data.workers import run_in_processes
 FAILURE_COLUMNS = ["file", "subject", "session", "trial", "stage", "error"]
 
 
+CHECKSUM_WINDOW_BYTES = 1 << 23
+"""The file checksum hashes the file through memory maps of this size, one at a time (bounded memory)."""
+
+
 def file_checksum(path: Path) -> str:
-    """xxHash3-128 hex digest of a file's bytes (fast enough to run on every ingested file)."""
+    """xxHash3-128 hex digest of a file's bytes (fast enough to run on every ingested file).
+
+    The file is hashed in place through memory maps of :data:`CHECKSUM_WINDOW_BYTES`, one at a time,
+    without copying it into a buffer.
+    """
+    import mmap
+
     import xxhash
 
     digest = xxhash.xxh3_128()
-    buffer = bytearray(1 << 24)
-    view = memoryview(buffer)
     with open(path, "rb", buffering=0) as handle:
-        while count := handle.readinto(buffer):
-            digest.update(view[:count])
+        size = os.fstat(handle.fileno()).st_size
+        for start in range(0, size, CHECKSUM_WINDOW_BYTES):
+            length = min(CHECKSUM_WINDOW_BYTES, size - start)
+            with mmap.mmap(handle.fileno(), length, access=mmap.ACCESS_READ, offset=start) as window:
+                digest.update(window)
     return digest.hexdigest()
 
 
@@ -143,8 +154,10 @@ def _store_trial(
         rid = recording_id(manifest.name, subject, session, raw.trial, segment)
         if held:
             signal = prepare(part, sfreq, scale, config, where).astype(np.float32)
+            provenance = _with_checksum(provenance)
         else:
             signal = harmonize(part, sfreq, scale, config, where)
+            provenance = _with_checksum(provenance)
             attrs = {"channel_names": plan.names, "recording_id": rid, **provenance}
             written.append(f"data/{rid}")
             write_segment(task.store, f"data/{rid}", signal, attrs, config, task.storage_options)
@@ -171,6 +184,12 @@ def _store_trial(
         if held:
             rows[-1][SIGNAL_KEY] = signal
     return rows
+
+
+def _with_checksum(provenance: dict) -> dict:
+    """The provenance with the file's checksum, waited for if it is still being computed (a future)."""
+    checksum = provenance["source_checksum"]
+    return provenance if isinstance(checksum, str) else {**provenance, "source_checksum": checksum.result()}
 
 
 class FileRun:
@@ -249,8 +268,9 @@ class FileRun:
             plans = {None: task.plan}
             if renames != channels.rename:  # per-file renames ([channels.rename_files])
                 plans[None] = plan_channels(channels.names, renames, channels.exclude, source.relpath)
-            self.provenance["source_checksum"] = file_checksum(source.path)
             with ThreadPoolExecutor(max_workers=task.threads) as pool:
+                # hashed alongside the first trials, which wait for it only before they write
+                self.provenance["source_checksum"] = pool.submit(file_checksum, source.path)
                 pending: deque = deque()
                 for raw in read_trials(source.path, source.relpath, task.manifest):
                     names = tuple(raw.channel_names) if raw.channel_names is not None else None
@@ -262,6 +282,7 @@ class FileRun:
                         self._collect(*pending.popleft())
                 while pending:
                     self._collect(*pending.popleft())
+                self.provenance = _with_checksum(self.provenance)
         return self
 
     def _submit(self, pool: ThreadPoolExecutor, raw, plan: ChannelPlan) -> tuple | None:

@@ -8,7 +8,7 @@ letting zarr fill the array with its fill value.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -127,6 +127,30 @@ def zarr_store(path: str | Path, storage_options: dict | None = None, read_only:
     else:
         base = LocalStore(local_path(path), read_only=read_only)
     return _strict_store_class()(base) if read_only else base
+
+
+def write_file(path: str | Path, key: str, parts: Iterable[bytes], storage_options: dict | None = None) -> None:
+    """Write one file of a store from its parts, in order: a local file part by part, or one PUT of an object.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Local store folder or fsspec URL.
+    key : str
+        The file's key inside the store (``data/seed/sub-1/ses-1/trial-01/c/0/0``); local parent folders are made.
+    parts : iterable of bytes
+        The file's contents, in order (a local file holds only the part being written).
+    storage_options : dict, optional
+        fsspec options of a URL.
+    """
+    if is_url(path):
+        fs, root = filesystem(path, storage_options)
+        fs.pipe_file(f"{root}/{key}", b"".join(parts))
+        return
+    target = local_path(path) / key
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "wb") as handle:
+        handle.writelines(parts)
 
 
 def remove_tree(path: str | Path, key: str, storage_options: dict | None = None) -> None:

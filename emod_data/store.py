@@ -28,7 +28,8 @@ import pandas as pd
 from emod_data.channels import load_vocabulary
 from emod_data.config import ProcessingConfig, check_same
 from emod_data.errors import StoreError, first_line
-from emod_data.storage import filesystem, is_url, local_path, location_errors, zarr_store
+from emod_data.shards import encode_shard, shard_layout
+from emod_data.storage import filesystem, is_url, local_path, location_errors, write_file, zarr_store
 
 STORE_VERSION = 1
 """Version of the store layout; a store of another version is refused on open."""
@@ -345,13 +346,25 @@ def write_segment(
     name = array_path if url else f"{parent}/.{leaf}.new-{os.getpid()}".lstrip("/")
     if not url:  # versions left aside by a killed writer (one writer per corpus holds the lock)
         _remove_aside(local_path(path) / array_path)
-    store = zarr_store(path, storage_options, read_only=False)
-    _fill_array(store, name, data, attrs, config)
+    try:
+        _fill_array(path, storage_options, name, data, attrs, config)
+    except BaseException:
+        if not url:  # the stored version, if any, is untouched: drop the half-written one
+            _remove_aside(local_path(path) / array_path)
+        raise
     if not url:
         _swap_into_place(local_path(path), name, array_path)
 
 
-def _fill_array(store, name: str, data: np.ndarray, attrs: dict, config: ProcessingConfig) -> None:
+def _fill_array(
+    path: str | Path, storage_options: dict | None, name: str, data: np.ndarray, attrs: dict, config: ProcessingConfig
+) -> None:
+    """Create the array (metadata marked incomplete), write its data, then mark it complete.
+
+    The data go in as one whole-shard write (:mod:`emod_data.shards`, the same bytes zarr writes)
+    when the array has the store's usual layout, otherwise through zarr.
+    """
+    store = zarr_store(path, storage_options, read_only=False)
     n_channels, n_samples = data.shape
     chunk = min(config.chunk_samples, max(1, n_samples))
     shard = math.ceil(n_samples / chunk) * chunk
@@ -369,7 +382,11 @@ def _fill_array(store, name: str, data: np.ndarray, attrs: dict, config: Process
         config={"write_empty_chunks": True},
         **array_codecs(config),
     )
-    array[:] = data
+    layout = shard_layout(array.metadata)
+    if layout is None:
+        array[:] = data
+    else:
+        write_file(path, f"{name}/{layout.key}", encode_shard(data, layout), storage_options)
     array.update_attributes({"complete": True})
 
 

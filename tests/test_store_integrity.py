@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -204,3 +205,79 @@ def test_manifest_numbers_are_not_converted_from_strings(tmp_path):
     bad.write_text(text.replace("trials = 15", 'trials = "15"'))
     with pytest.raises(ManifestError, match=r"field 'format.trials': Input should be a valid integer \(got '15'\)"):
         load_manifest(bad)
+
+
+SHAPES = [(4, 6000), (5, 4501), (1, 7)]  # whole chunks; a partial last chunk; shorter than one chunk
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("codec", [("lz4", 5), ("zstd", 3)])
+def test_whole_shard_write_is_byte_identical_to_zarr(tmp_path, monkeypatch, shape, codec):
+    import emod_data.store as store_module
+    from emod_data.store import open_array, write_segment
+
+    rng = np.random.default_rng(1)
+    data = (rng.standard_normal(shape) * 30).astype(np.float32)
+    config = dataclasses.replace(ProcessingConfig.raw(), compressor=codec[0], compression_level=codec[1])
+    attrs = {"channel_names": [f"E{i}" for i in range(shape[0])]}
+    write_segment(tmp_path / "fast", "data/x", data, attrs, config)
+    monkeypatch.setattr(store_module, "shard_layout", lambda metadata: None)  # zarr's own chunk-by-chunk write
+    write_segment(tmp_path / "zarr", "data/x", data, attrs, config)
+    for name in ("zarr.json", "c/0/0"):
+        assert (tmp_path / "fast/data/x" / name).read_bytes() == (tmp_path / "zarr/data/x" / name).read_bytes()
+    array = open_array(tmp_path / "fast", "data/x")
+    assert array.attrs["complete"] and np.array_equal(array[:], data)
+
+
+def test_shard_layout_accepts_only_the_store_layout():
+    import zarr
+    from zarr.codecs import BloscCodec, Crc32cCodec
+
+    from emod_data.shards import shard_layout
+    from emod_data.store import array_codecs
+
+    def make(**kwargs):
+        options = {"shape": (3, 10), "dtype": "float32", "chunks": (3, 4), "shards": (3, 12), "zarr_format": 3}
+        options.update({"fill_value": 0.0, **array_codecs(ProcessingConfig()), **kwargs})
+        return zarr.create_array(store={}, **options).metadata
+
+    layout = shard_layout(make())
+    assert (layout.key, layout.chunk_samples, layout.chunks, layout.fill_value) == ("c/0/0", 4, 3, 0.0)
+    assert shard_layout(make(dtype="float64")) is None
+    assert shard_layout(make(shards=(3, 4))) is None  # three shards
+    assert shard_layout(make(chunks=(1, 4))) is None  # chunks that do not span the rows
+    assert shard_layout(make(compressors=[BloscCodec(cname="lz4", typesize=4)])) is None  # no checksum
+    assert shard_layout(make(compressors=[Crc32cCodec()])) is None  # no compression
+    assert shard_layout(make(shape=(3, 0))) is None
+
+
+def test_a_failed_shard_write_leaves_the_stored_array_as_it_was(tmp_path, monkeypatch):
+    import errno
+
+    import emod_data.store as store_module
+    from emod_data.store import open_array, write_segment
+
+    config = ProcessingConfig.raw()
+    old = np.arange(3 * 2500, dtype=np.float32).reshape(3, 2500)
+    write_segment(tmp_path, "data/x", old, {}, config)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store_module, "write_file", full)
+    with pytest.raises(OSError, match="No space left"):
+        write_segment(tmp_path, "data/x", old + 1, {}, config)
+    assert np.array_equal(open_array(tmp_path, "data/x")[:], old)
+    assert not [p for p in (tmp_path / "data").iterdir() if p.name.startswith(".")]  # nothing left aside
+
+
+@pytest.mark.parametrize("size", [0, 1, 8191, 8192, 8193, 5 * 8192 + 17])
+def test_file_checksum_hashes_every_byte_through_its_windows(tmp_path, monkeypatch, size):
+    import xxhash
+
+    import emod_data.ingest as ingest_module
+
+    monkeypatch.setattr(ingest_module, "CHECKSUM_WINDOW_BYTES", 8192)  # several windows on a small file
+    path = tmp_path / "f.bin"
+    path.write_bytes(np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8).tobytes())
+    assert ingest_module.file_checksum(path) == xxhash.xxh3_128(path.read_bytes()).hexdigest()
