@@ -166,6 +166,7 @@ def test_bad_arguments():
         soft_weights(va, d_max=0)
 
 
+@pytest.mark.slow
 def test_loss_decreases_when_positives_align():
     torch.manual_seed(0)
     va = torch.tensor([[2.0, 2.0], [2.0, 2.0], [-3.0, -3.0], [-3.0, -3.0]])

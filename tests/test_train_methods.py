@@ -52,6 +52,7 @@ def test_registry_lists_emod_scmm_and_braindecode_models():
         assert name in listed.output
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task_name", ["faced", "seed_v", "seed"])
 def test_every_method_trains_one_step_on_each_task_shape(task_name):
     shape = _shape(task_name)

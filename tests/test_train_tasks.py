@@ -62,6 +62,7 @@ def test_subject_split_in_sorted_order_and_proportion():
         task.split(_faced_like(2))
 
 
+@pytest.mark.slow
 def test_session_and_trial_splits_on_a_store(store_all):
     store = open_store(store_all)
     windows = window_table(store, 1.0, corpora=["seed"])
@@ -114,6 +115,7 @@ def test_bad_task_files(tmp_path, text, message):
     assert str(path) in str(info.value) and "\n" not in str(info.value)
 
 
+@pytest.mark.slow
 def test_unknown_task_and_missing_classes(store_all):
     with pytest.raises(TaskError, match="unknown task 'sead'"):
         load_task("sead")
