@@ -78,6 +78,7 @@ def test_session_and_trial_splits_on_a_store(store_all):
     assert set(trial_parts["test"]["session"]) == {1, 2, 3}
 
 
+@pytest.mark.slow
 def test_user_task_file(tmp_path, store_all):
     path = tmp_path / "binary.toml"
     path.write_text(
