@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from emod_data.channels import montage
 from emod_data.config import ProcessingConfig
 from emod_data.errors import SignalError
 
@@ -279,16 +280,6 @@ def detect(data: np.ndarray, names: list[str], sfreq: float, config: ProcessingC
     for row in sorted(_bridged(data, config.bad_bridge) - flat):
         reasons[names[row]].append("bridged")
     return {name: "+".join(sorted(found, key=REASONS.index)) for name, found in reasons.items() if found}
-
-
-def montage(names: list[str]):
-    """An MNE montage of vocabulary channel names (head coordinates from the channel vocabulary)."""
-    import mne
-
-    from emod_data.channels import channel_positions
-
-    positions = channel_positions(list(names))
-    return mne.channels.make_dig_montage(ch_pos=dict(zip(names, positions, strict=True)), coord_frame="head")
 
 
 def interpolation_matrix(names: list[str], bad: list[str]) -> np.ndarray:

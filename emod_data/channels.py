@@ -169,6 +169,24 @@ class ChannelPlan:
     excluded: list[str]
 
 
+def montage(names: list[str]):
+    """An MNE montage of vocabulary channel names, in head coordinates from the vocabulary.
+
+    Parameters
+    ----------
+    names : list of str
+        Channel names in any spelling :func:`canonical_name` understands.
+
+    Returns
+    -------
+    mne.channels.DigMontage
+    """
+    import mne
+
+    positions = channel_positions(list(names))
+    return mne.channels.make_dig_montage(ch_pos=dict(zip(names, positions, strict=True)), coord_frame="head")
+
+
 def plan_channels(names: list[str], rename: dict[str, str], exclude: list[str], where: str) -> ChannelPlan:
     """Canonicalise a corpus' channel list once, before any file is read.
 

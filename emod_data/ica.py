@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from emod_data.channels import montage
 from emod_data.config import ProcessingConfig
 from emod_data.errors import SignalError
 
@@ -41,8 +42,6 @@ def eog_proxies(names: list[str]) -> list[str]:
 
 def _raw(data: np.ndarray, names: list[str], sfreq: float):
     import mne
-
-    from emod_data.badchannels import montage
 
     raw = mne.io.RawArray(data * 1e-6, mne.create_info(list(names), sfreq, "eeg"), verbose="error")
     raw.set_montage(montage(names), verbose="error")
