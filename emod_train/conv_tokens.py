@@ -58,7 +58,9 @@ def patches(x: torch.Tensor, kernel: int) -> tuple[torch.Tensor, torch.Tensor]:
     rows = x.new_empty(b, c, length, kernel + 1)
     rows[..., :kernel] = F.pad(x, (half, half)).unfold(-1, kernel, 1)
     rows[..., kernel] = 1.0
-    mean = rows.view(b, -1, kernel + 1)[..., :kernel].mean(dim=1)
+    flat = rows.view(b, -1, kernel + 1)
+    # the column sums as a matrix-vector product: a strided reduction over the rows is several times slower
+    mean = torch.bmm(flat.transpose(1, 2), flat[..., kernel:]).view(b, kernel + 1)[:, :kernel] / flat.shape[1]
     rows[..., :kernel] -= mean.view(b, 1, 1, kernel)
     return rows, mean
 

@@ -226,8 +226,51 @@ class TripleDomainEncoder(nn.Module):
         return h + self.channel_embedding(channel_ids).unsqueeze(2)
 
 
+def attend(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None, dropout: float = 0.0
+) -> torch.Tensor:
+    """Scaled dot-product attention, on the CPU written out so that a learned bias stays cheap.
+
+    The same function as :func:`torch.nn.functional.scaled_dot_product_attention`. With a float
+    ``mask`` that needs a gradient (the temporal relative-position bias), PyTorch's CPU dispatch
+    falls back to its reference path, which checks the mask for fully masked rows and copies it
+    several times; with 8-wide heads its flash kernel is also slower than two batched matrix
+    products. On the CPU this computes ``softmax(q k^T / sqrt(e) + mask) v`` directly: the logits
+    are scaled and biased in place, and autograd keeps only q, k, v and the probabilities (the
+    bias gradient is the sum of the logit gradients over the batch). On other devices it calls
+    PyTorch's fused kernels.
+
+    Parameters
+    ----------
+    q, k, v : torch.Tensor
+        (..., L, e) queries, keys and values (any batch dimensions, strided views allowed).
+    mask : torch.Tensor, optional
+        Boolean keep-mask or float bias, broadcastable to (..., L, L).
+    dropout : float
+        Dropout probability on the attention weights (pass 0 outside training).
+
+    Returns
+    -------
+    torch.Tensor
+        (..., L, e).
+    """
+    if mask is not None and mask.dtype != torch.bool:
+        mask = mask.to(q.dtype)
+    if q.device.type != "cpu":
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
+    logits = torch.matmul(q, k.transpose(-1, -2)).mul_(q.shape[-1] ** -0.5)
+    if mask is not None and mask.dtype == torch.bool:
+        logits = logits.masked_fill_(~mask, float("-inf"))
+    elif mask is not None:
+        logits = logits.add_(mask)
+    weights = torch.softmax(logits, dim=-1)
+    if dropout > 0.0:
+        weights = F.dropout(weights, dropout)
+    return torch.matmul(weights, v)
+
+
 class Attention(nn.Module):
-    """Multi-head self-attention (fused q/k/v projection, PyTorch's scaled dot-product kernel)."""
+    """Multi-head self-attention: fused q/k/v projection, then :func:`attend`."""
 
     def __init__(self, dim: int, heads: int, dropout: float = 0.0) -> None:
         super().__init__()
@@ -240,9 +283,7 @@ class Attention(nn.Module):
         """Attend within the middle axis of (S, L, dim); ``mask`` is a boolean keep-mask or a float bias."""
         s, length, dim = x.shape
         q, k, v = self.qkv(x).view(s, length, 3, self.heads, dim // self.heads).permute(2, 0, 3, 1, 4)
-        if mask is not None and mask.dtype != torch.bool:
-            mask = mask.to(q.dtype)
-        h = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
+        h = attend(q, k, v, mask, self.dropout if self.training else 0.0)
         return self.out(h.transpose(1, 2).reshape(s, length, dim))
 
 
@@ -298,27 +339,47 @@ class SpatialTemporalLayer(nn.Module):
 
 
 class SpatialTemporalTransformer(nn.Module):
-    """A stack of :class:`SpatialTemporalLayer` and a final LayerNorm."""
+    """A stack of :class:`SpatialTemporalLayer` and a final LayerNorm.
+
+    Every window goes through the layers on its own (attention runs within a window, normalisation
+    per token), so the stack can run on parts of the batch (:attr:`chunk`) with the same result.
+    With :attr:`checkpoint`, each layer of each part is recomputed in the backward pass instead of
+    keeping its activations: the backward pass then holds one part's activations of one layer at a
+    time, so the memory a step needs grows with the batch only by the layer inputs it keeps
+    (:mod:`emod_train.memory` sizes both from a budget).
+    """
 
     checkpoint: bool = False
     """While training, recompute each layer in the backward pass instead of keeping its activations
     (same results, less memory, about a third more transformer time); set per model by
     :func:`emod_train.memory.plan_checkpointing` from a memory budget."""
 
+    chunk: int | None = None
+    """Windows run through the layers at once (None: the whole batch). With :attr:`checkpoint` this
+    bounds what one recomputation holds; results are the same up to float rounding (and, with dropout,
+    the same in distribution: the masks are drawn per part)."""
+
     def __init__(self, config: EMODConfig) -> None:
         super().__init__()
         self.layers = nn.ModuleList(SpatialTemporalLayer(config) for _ in range(config.depth))
         self.norm = nn.LayerNorm(config.dim)
 
-    def forward(self, x: torch.Tensor, channel_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, C, N, dim) -> (B, C, N, dim)."""
+    def _layers(self, x: torch.Tensor, channel_mask: torch.Tensor | None) -> torch.Tensor:
         recompute = self.checkpoint and self.training and torch.is_grad_enabled()
         for layer in self.layers:
             if recompute:
                 x = torch.utils.checkpoint.checkpoint(layer, x, channel_mask, use_reentrant=False)
             else:
                 x = layer(x, channel_mask)
-        return self.norm(x)
+        return x
+
+    def forward(self, x: torch.Tensor, channel_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, C, N, dim) -> (B, C, N, dim)."""
+        if self.chunk is None or self.chunk >= x.shape[0]:
+            return self.norm(self._layers(x, channel_mask))
+        masks = [None] * -(-x.shape[0] // self.chunk) if channel_mask is None else channel_mask.split(self.chunk)
+        parts = [self._layers(part, mask) for part, mask in zip(x.split(self.chunk), masks, strict=True)]
+        return self.norm(torch.cat(parts))
 
 
 class EMODBackbone(nn.Module):
@@ -558,6 +619,7 @@ __all__ = [
     "SpatialTemporalTransformer",
     "TokenPool",
     "TripleDomainEncoder",
+    "attend",
     "backbone_flops",
     "count_parameters",
     "n_tokens",

@@ -18,6 +18,31 @@ def reference_conv_block(block, x: torch.Tensor, tokens: int) -> torch.Tensor:
     return F.adaptive_avg_pool2d(h, (x.shape[1], tokens)).permute(0, 2, 3, 1)
 
 
+def reference_attention(attention, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Multi-head attention as written before: PyTorch's scaled dot-product attention on (S, heads, L, e)."""
+    s, length, dim = x.shape
+    q, k, v = attention.qkv(x).view(s, length, 3, attention.heads, dim // attention.heads).permute(2, 0, 3, 1, 4)
+    if mask is not None and mask.dtype != torch.bool:
+        mask = mask.to(q.dtype)
+    h = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    return attention.out(h.transpose(1, 2).reshape(s, length, dim))
+
+
+def reference_layer(layer, x: torch.Tensor, channel_mask: torch.Tensor | None) -> torch.Tensor:
+    """A Spatial-Temporal layer as written before (transposed copies, SDPA, relative bias gathered per head)."""
+    b, c, n, d = x.shape
+    h = layer.norm_spatial(x).transpose(1, 2).reshape(b * n, c, d)
+    mask = None
+    if channel_mask is not None:
+        mask = channel_mask[:, None, None, :].expand(b, n, 1, c).reshape(b * n, 1, 1, c)
+    x = x + reference_attention(layer.spatial, h, mask).view(b, n, c, d).transpose(1, 2)
+    position = torch.arange(n)
+    relative = (position[None, :] - position[:, None]).clamp(-layer.bias.max_relative + 1, layer.bias.max_relative - 1)
+    bias = layer.bias.table[:, relative + layer.bias.max_relative - 1].unsqueeze(0)
+    x = x + reference_attention(layer.temporal, layer.norm_temporal(x).reshape(b * c, n, d), bias).view(b, c, n, d)
+    return x + layer.ffn(layer.norm_ffn(x))
+
+
 def reference_backbone(model: EMODBackbone, x: torch.Tensor, ids: torch.Tensor, sfreq: float) -> torch.Tensor:
     """The backbone's forward as written before, layer by layer (a copy kept here as the reference)."""
     from emod_train.model import channel_mask, n_tokens, normalize_input
@@ -33,7 +58,7 @@ def reference_backbone(model: EMODBackbone, x: torch.Tensor, ids: torch.Tensor, 
     h = F.gelu(encoder.fuse(h)) + encoder.channel_embedding(ids.unsqueeze(0).expand(x.shape[0], -1)).unsqueeze(2)
     mask = channel_mask(ids, x.shape[0])
     for layer in model.transformer.layers:
-        h = layer(h, mask)
+        h = reference_layer(layer, h, mask)
     return model.transformer.norm(h)
 
 
@@ -119,15 +144,48 @@ def test_checkpointed_transformer_gives_the_same_outputs_and_gradients():
         torch.testing.assert_close(recomputed_grads[name], grad, rtol=1e-6, atol=1e-7, msg=name)
 
 
+def test_transformer_in_parts_gives_the_same_outputs_and_gradients():
+    torch.manual_seed(6)
+    model = EMODBackbone(EMODConfig(dim=16, heads=4, ffn=32, depth=2)).double().train()
+    x, ids = torch.randn(5, 4, 200, dtype=torch.float64) * 10, torch.tensor([1, 2, 0, 4])
+    weights = torch.randn(5, 4, 5, 16, dtype=torch.float64)
+    results = []
+    for checkpoint, chunk in ((False, None), (True, 2), (False, 3)):
+        model.transformer.checkpoint, model.transformer.chunk = checkpoint, chunk
+        results.append(_outputs_and_grads(model, model, x, ids, 200.0, weights))
+    (whole, whole_grads), *parts = results
+    for out, grads in parts:
+        torch.testing.assert_close(out, whole, rtol=1e-12, atol=1e-12)
+        for name, grad in whole_grads.items():
+            torch.testing.assert_close(grads[name], grad, rtol=1e-10, atol=1e-12, msg=name)
+
+
+def test_checkpointed_parts_replay_their_dropout():
+    torch.manual_seed(7)
+    model = EMODBackbone(EMODConfig(dim=16, heads=4, ffn=32, depth=2, dropout=0.3)).train()
+    x, ids = torch.randn(5, 3, 200) * 10, torch.tensor([1, 2, 3])
+    weights = torch.randn(5, 3, 5, 16)
+    results = []
+    for checkpoint in (False, True):
+        model.transformer.checkpoint, model.transformer.chunk = checkpoint, 2
+        torch.manual_seed(9)
+        results.append(_outputs_and_grads(model, model, x, ids, 200.0, weights))
+    (plain, plain_grads), (recomputed, recomputed_grads) = results
+    torch.testing.assert_close(recomputed, plain, rtol=0, atol=0)
+    for name, grad in plain_grads.items():
+        torch.testing.assert_close(recomputed_grads[name], grad, rtol=1e-6, atol=1e-7, msg=name)
+
+
 def test_memory_plan_follows_the_budget():
     from emod_train.errors import MemoryBudgetError
     from emod_train.memory import (
         GIB,
-        SAFETY,
         checkpoint_for_budget,
         largest_batch,
         plan_checkpointing,
+        recompute_chunk,
         saved_bytes_per_window,
+        step_estimate,
     )
 
     model = EMODBackbone(TINY)
@@ -142,11 +200,21 @@ def test_memory_plan_follows_the_budget():
     roomy = plan_checkpointing(model, 16, 8, 400, 200.0, max_memory=64.0)
     assert not roomy.checkpoint and roomy.fits and "no checkpointing" in roomy.describe()
     without = largest_batch(memory, GIB, checkpoint=False)
-    assert largest_batch(memory, GIB, checkpoint=True) > without > 0
-    saving = SAFETY * 16 * (memory.full - memory.checkpointed - memory.layer)
-    tight = (roomy.estimate - saving / 2) / GIB  # between the estimates with and without checkpointing
-    plan = checkpoint_for_budget(model, 16, 8, 400, 200.0, max_memory=tight)
-    assert plan.checkpoint and plan.fits and model.transformer.checkpoint
+    assert largest_batch(memory, GIB, checkpoint=True, chunk=4) > largest_batch(memory, GIB, checkpoint=True) > without
+    fixed = roomy.estimate - step_estimate(memory, 16, False)
+    chunk = recompute_chunk(8, 400, 200.0, TINY)
+    assert chunk == 16384 // (8 * 10)
+    reduced = step_estimate(memory, 16, True, chunk, fixed)
+    assert reduced < roomy.estimate
+    plan = checkpoint_for_budget(model, 16, 8, 400, 200.0, max_memory=(reduced + roomy.estimate) / 2 / GIB)
+    assert plan.checkpoint and plan.fits and plan.chunk == 16 and plan.estimate == reduced
+    assert model.transformer.checkpoint and model.transformer.chunk == 16
+    # a budget between one window and the planned parts at once: parts of one window
+    one = step_estimate(memory, 64, True, 1, fixed)
+    plan = checkpoint_for_budget(
+        model, 64, 8, 400, 200.0, max_memory=(one + step_estimate(memory, 64, True, 64, fixed)) / 2 / GIB
+    )
+    assert plan.fits and plan.chunk == 1 and model.transformer.chunk == 1 and "1 windows recomputed" in plan.describe()
     with pytest.raises(MemoryBudgetError, match=r"needs about .* MiB even with checkpointing; --max-memory is"):
         checkpoint_for_budget(model, 16, 8, 400, 200.0, max_memory=1e-6)
     with pytest.raises(ValueError, match="max_memory must be positive"):
@@ -161,7 +229,7 @@ def test_pretraining_checkpoints_under_a_tight_budget_and_refuses_an_impossible_
     from emod_data.store import open_store
     from emod_train.cli import app
     from emod_train.data import StructuredBatchSampler, window_table
-    from emod_train.memory import GIB, SAFETY, plan_checkpointing, saved_bytes_per_window
+    from emod_train.memory import GIB, plan_checkpointing, recompute_chunk, saved_bytes_per_window, step_estimate
     from emod_train.pretrain import PretrainConfig, model_config_for, pretrain
 
     tiny = {"dim": 16, "heads": 4, "ffn": 32, "depth": 3}
@@ -174,8 +242,9 @@ def test_pretraining_checkpoints_under_a_tight_budget_and_refuses_an_impossible_
     sfreq = float(store.processing.sfreq)
     roomy = plan_checkpointing(backbone, windows, 62, 200, sfreq, max_memory=64.0)
     memory = saved_bytes_per_window(backbone, 62, 200, sfreq)
-    saving = SAFETY * windows * (memory.full - memory.checkpointed - memory.layer)
-    budget = (roomy.estimate - saving / 2) / GIB  # between the estimates with and without checkpointing
+    fixed = roomy.estimate - step_estimate(memory, windows, False)
+    reduced = step_estimate(memory, windows, True, recompute_chunk(62, 200, sfreq, backbone.config), fixed)
+    budget = (roomy.estimate + reduced) / 2 / GIB  # between the estimates with and without checkpointing
     config = PretrainConfig(**{**probe.to_dict(), "out": str(tmp_path / "tight"), "max_memory": budget})
     result = pretrain(config, progress=False)
     info = json.loads((result.out / "config.json").read_text())
