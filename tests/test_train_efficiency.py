@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -257,3 +259,42 @@ def test_pretraining_checkpoints_under_a_tight_budget_and_refuses_an_impossible_
     assert outcome.exit_code == 2
     message = outcome.output.strip()
     assert "\n" not in message and "--max-memory is 1e-06 GB" in message, message
+
+
+CUDA = pytest.mark.skipif(
+    not torch.cuda.is_available() and not os.environ.get("EMOD_REQUIRE_CUDA"), reason="needs a CUDA device"
+)
+
+
+@CUDA
+def test_cuda_backbone_matches_the_cpu():
+    torch.manual_seed(10)
+    model = _perturbed(EMODBackbone(TINY)).train()
+    x, ids = torch.randn(3, 5, 400) * 20, torch.tensor([1, 2, 0, 4, 5])
+    weights = torch.randn(3, 5, 10, TINY.dim)
+    cpu, cpu_grads = _outputs_and_grads(model, model, x, ids, 200.0, weights)
+    model.cuda()
+    gpu, gpu_grads = _outputs_and_grads(model, model, x.cuda(), ids.cuda(), 200.0, weights.cuda())
+    torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-4, atol=1e-4)
+    for name, grad in cpu_grads.items():
+        torch.testing.assert_close(gpu_grads[name].cpu(), grad, rtol=1e-3, atol=1e-4, msg=name)
+
+
+@CUDA
+def test_cuda_autocast_step_trains():
+    from emod_train.runtime import amp_dtype, autocast, grad_scaler
+
+    device = torch.device("cuda")
+    torch.manual_seed(11)
+    model = EMODBackbone(TINY).to(device).train()
+    model.transformer.checkpoint, model.transformer.chunk = True, 2
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    scaler = grad_scaler(device, True)
+    x, ids = torch.randn(4, 5, 400, device=device) * 20, torch.arange(1, 6, device=device)
+    with autocast(device, True):
+        assert torch.get_autocast_dtype("cuda") == amp_dtype(device)
+        tokens = model(x, ids, 200.0)
+    scaler.scale(tokens.float().square().mean()).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    assert all(torch.isfinite(p).all() for p in model.parameters())
