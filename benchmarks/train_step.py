@@ -12,7 +12,8 @@ Prints, in one run (paper configuration, 62-channel windows at 200 Hz, ``--secon
   :func:`emod_train.memory.recompute_chunk` windows), and the current one under each autocast type of
   ``--precisions``. Utilisation is the step's FLOPs (``torch.utils.flop_counter.FlopCounterMode`` on the
   layer-by-layer formulation without recomputation: the model's nominal work, counted on 2 windows
-  and scaled) over the step time, over the float32 matmul FLOP/s;
+  and scaled) over the step time, over the float32 matmul FLOP/s; on the CPU also per second of process
+  CPU time (step and matmul each on all threads), which a machine shared with other jobs disturbs less;
 - ``memory``: growth per window of a training step's peak memory between two batch sizes, next to
   the estimate of :mod:`emod_train.memory`, and the largest batch whose step fits ``--budget`` GB.
   On the CPU it is the peak RSS growth of fresh child processes that run one step each; on CUDA the
@@ -22,6 +23,7 @@ Usage::
 
     python benchmarks/train_step.py [--batch 32] [--seconds 10] [--repeats 2] [--budget 24]
     python benchmarks/train_step.py --memory-only [--memory-batches 2,6] [--previous-memory-batches 6,10]
+    python benchmarks/train_step.py --skip-memory --skip-previous      # step times only
     python benchmarks/train_step.py --device cuda --batch 64 --precisions bf16,fp16 --skip-previous
 """
 
@@ -76,8 +78,9 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
-def matmul_flops(size: int | None = None, repeats: int = 5, dtype: str = "float32") -> float:
-    """Best matrix-product FLOP/s on the current device and threads (float32: TF32 off)."""
+def matmul_flops(size: int | None = None, repeats: int = 5, dtype: str = "float32", cpu: bool = False) -> float:
+    """Best matrix-product FLOP/s on the current device and threads (float32: TF32 off); with ``cpu``,
+    FLOPs per second of process CPU time instead of wall time."""
     import torch
 
     size = size or (8192 if DEVICE == "cuda" else 2048)
@@ -85,16 +88,19 @@ def matmul_flops(size: int | None = None, repeats: int = 5, dtype: str = "float3
     a = torch.randn(size, size, device=DEVICE, dtype=getattr(torch, dtype))
     b = torch.randn(size, size, device=DEVICE, dtype=getattr(torch, dtype))
     a @ b
-    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    best = min(_timed(lambda: a @ b, cpu) for _ in range(repeats))
     return 2 * size**3 / best
 
 
-def _timed(function) -> float:
+def _timed(function, cpu: bool = False) -> float:
+    """Wall seconds of ``function()``, or process CPU seconds with ``cpu`` (all threads; less sensitive to
+    other jobs on a shared machine, since time spent waiting for a core is not counted)."""
+    clock = time.process_time if cpu else time.perf_counter
     _sync()
-    started = time.perf_counter()
+    started = clock()
     function()
     _sync()
-    return time.perf_counter() - started
+    return clock() - started
 
 
 def nominal_flops(batch: int, seconds: float) -> float:
@@ -187,6 +193,7 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--skip-previous", action="store_true", help="do not time the layer-by-layer formulation")
     parser.add_argument("--memory-only", action="store_true", help="only the memory measurements")
+    parser.add_argument("--skip-memory", action="store_true", help="only the step times")
     args = parser.parse_args()
     precisions = [p for p in args.precisions.split(",") if p]
     unknown = sorted(set(precisions) - set(DTYPES))
@@ -207,7 +214,8 @@ def main() -> None:
     print(f"x {args.seconds:g} s at {SFREQ:g} Hz; memory budget {args.budget:g} GB\n")
     if not args.memory_only:
         time_steps(args, precisions)
-    memory(args, precisions)
+    if not args.skip_memory:
+        memory(args, precisions)
 
 
 def time_steps(args, precisions: list[str]) -> None:
@@ -223,19 +231,26 @@ def time_steps(args, precisions: list[str]) -> None:
     rows += [(f"current, {p} autocast", "current", False, None, p) for p in precisions]
     if not args.skip_previous and DEVICE == "cpu":
         rows.insert(0, ("previous (layer by layer)", "layer-by-layer", False, None, "fp32"))
-    print(f"\n{'formulation':<36}{'step s':>8}{'GFLOP/s':>9}{'matmul GFLOP/s':>16}{'utilisation':>13}")
+    cpu = DEVICE == "cpu"
+    header = f"\n{'formulation':<36}{'step s':>8}{'GFLOP/s':>9}{'matmul GFLOP/s':>16}{'utilisation':>13}"
+    print(header + (f"{'CPU s':>8}{'CPU-time utilisation':>22}" if cpu else ""))
     for label, formulation, checkpoint, part, precision in rows:
         saved = ConvBlock.forward
         model = _model(formulation, checkpoint, part)
         _step(model, min(2, args.batch), args.seconds, precision)  # warm-up
-        times = []
+        walls, cpus = [], []
         for _ in range(args.repeats):
             model.zero_grad(set_to_none=True)
-            times.append(_timed(lambda m=model, p=precision: _step(m, args.batch, args.seconds, p)))
+            started = time.process_time()
+            walls.append(_timed(lambda m=model, p=precision: _step(m, args.batch, args.seconds, p)))
+            cpus.append(time.process_time() - started)
         ConvBlock.forward = saved
-        best = min(times)
+        best = min(walls)
         mm = matmul_flops()  # right after the step: the same machine load
-        print(f"{label:<36}{best:>8.2f}{flops / best / 1e9:>9.1f}{mm / 1e9:>16.1f}{flops / best / mm:>13.3f}")
+        line = f"{label:<36}{best:>8.2f}{flops / best / 1e9:>9.1f}{mm / 1e9:>16.1f}{flops / best / mm:>13.3f}"
+        if cpu:
+            line += f"{min(cpus):>8.2f}{flops / min(cpus) / matmul_flops(cpu=True):>22.3f}"
+        print(line)
         del model
 
 
