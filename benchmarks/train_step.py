@@ -183,6 +183,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="timed steps per formulation (best is kept)")
     parser.add_argument("--budget", type=float, default=24.0, help="memory budget in GB for the largest batch")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     parser.add_argument(
         "--precisions", default="bf16", help="autocast types timed after float32 (comma-separated: bf16, fp16)"
     )
@@ -208,6 +209,8 @@ def main() -> None:
         print("train_step.py: --device cuda but CUDA is not available (torch reports no GPU)", file=sys.stderr)
         sys.exit(2)
     DEVICE = args.device
+    if args.threads:
+        torch.set_num_threads(args.threads)
     tune_cpu_allocator()
     where = torch.cuda.get_device_name() if DEVICE == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"torch {torch.__version__}, {where}; batch {args.batch} x {CHANNELS} channels")
