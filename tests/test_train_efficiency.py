@@ -202,21 +202,18 @@ def test_memory_plan_follows_the_budget():
     roomy = plan_checkpointing(model, 16, 8, 400, 200.0, max_memory=64.0)
     assert not roomy.checkpoint and roomy.fits and "no checkpointing" in roomy.describe()
     without = largest_batch(memory, GIB, checkpoint=False)
-    assert largest_batch(memory, GIB, checkpoint=True, chunk=4) > largest_batch(memory, GIB, checkpoint=True) > without
+    assert largest_batch(memory, GIB, checkpoint=True, chunk=1) > without > 0
     fixed = roomy.estimate - step_estimate(memory, 16, False)
-    chunk = recompute_chunk(8, 400, 200.0, TINY)
-    assert chunk == 16384 // (8 * 10)
-    reduced = step_estimate(memory, 16, True, chunk, fixed)
-    assert reduced < roomy.estimate
-    plan = checkpoint_for_budget(model, 16, 8, 400, 200.0, max_memory=(reduced + roomy.estimate) / 2 / GIB)
-    assert plan.checkpoint and plan.fits and plan.chunk == 16 and plan.estimate == reduced
-    assert model.transformer.checkpoint and model.transformer.chunk == 16
-    # a budget between one window and the planned parts at once: parts of one window
-    one = step_estimate(memory, 64, True, 1, fixed)
-    plan = checkpoint_for_budget(
-        model, 64, 8, 400, 200.0, max_memory=(one + step_estimate(memory, 64, True, 64, fixed)) / 2 / GIB
-    )
-    assert plan.fits and plan.chunk == 1 and model.transformer.chunk == 1 and "1 windows recomputed" in plan.describe()
+    assert recompute_chunk(8, 400, 200.0, TINY) == 16384 // (8 * 10)
+    one = step_estimate(memory, 16, True, 1, fixed)  # checkpointed, one window recomputed at a time
+    assert one < roomy.estimate
+    budget = (one + roomy.estimate) / 2  # between the estimates with and without checkpointing
+    whole = step_estimate(memory, 16, True, 16, fixed)  # the planned parts hold the whole batch here
+    plan = checkpoint_for_budget(model, 16, 8, 400, 200.0, max_memory=budget / GIB)
+    expected = 16 if whole <= budget else 1  # parts of recompute_chunk windows, else of one window
+    assert plan.checkpoint and plan.fits and plan.chunk == expected and plan.estimate <= budget
+    assert model.transformer.checkpoint and model.transformer.chunk == expected
+    assert f"{expected} windows recomputed at once" in plan.describe()
     with pytest.raises(MemoryBudgetError, match=r"needs about .* MiB even with checkpointing; --max-memory is"):
         checkpoint_for_budget(model, 16, 8, 400, 200.0, max_memory=1e-6)
     with pytest.raises(ValueError, match="max_memory must be positive"):
@@ -231,7 +228,7 @@ def test_pretraining_checkpoints_under_a_tight_budget_and_refuses_an_impossible_
     from emod_data.store import open_store
     from emod_train.cli import app
     from emod_train.data import StructuredBatchSampler, window_table
-    from emod_train.memory import GIB, plan_checkpointing, recompute_chunk, saved_bytes_per_window, step_estimate
+    from emod_train.memory import GIB, plan_checkpointing, saved_bytes_per_window, step_estimate
     from emod_train.pretrain import PretrainConfig, model_config_for, pretrain
 
     tiny = {"dim": 16, "heads": 4, "ffn": 32, "depth": 3}
@@ -245,8 +242,9 @@ def test_pretraining_checkpoints_under_a_tight_budget_and_refuses_an_impossible_
     roomy = plan_checkpointing(backbone, windows, 62, 200, sfreq, max_memory=64.0)
     memory = saved_bytes_per_window(backbone, 62, 200, sfreq)
     fixed = roomy.estimate - step_estimate(memory, windows, False)
-    reduced = step_estimate(memory, windows, True, recompute_chunk(62, 200, sfreq, backbone.config), fixed)
-    budget = (roomy.estimate + reduced) / 2 / GIB  # between the estimates with and without checkpointing
+    one = step_estimate(memory, windows, True, 1, fixed)
+    assert one < roomy.estimate
+    budget = (roomy.estimate + one) / 2 / GIB  # between the estimates with and without checkpointing
     config = PretrainConfig(**{**probe.to_dict(), "out": str(tmp_path / "tight"), "max_memory": budget})
     result = pretrain(config, progress=False)
     info = json.loads((result.out / "config.json").read_text())
