@@ -8,9 +8,9 @@ configuration) on 62-channel windows of a synthetic SEED store:
 
 each fed two ways: from a batch already in device memory (``model only``), and from the real
 loader (window cache -> :class:`emod_train.data.dataset.WindowLoader` -> host-to-device copy), so the
-ratio shows whether data loading is a bottleneck. On CUDA the steps run with float16 autocast
-and gradient scaling, and the GPU utilisation is sampled during the timed loader-fed steps
-(``torch.cuda.utilization``, else ``nvidia-smi``).
+ratio shows whether data loading is a bottleneck. On CUDA the steps run with autocast (bfloat16
+where supported, else float16 with gradient scaling), and the GPU utilisation is sampled during the
+timed loader-fed steps (``torch.cuda.utilization``, else ``nvidia-smi``).
 
 Usage::
 

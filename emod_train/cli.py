@@ -200,7 +200,7 @@ def pretrain_command(
     augment: Annotated[bool | None, typer.Option("--augment/--no-augment", help="emod: EMOD's augmentations.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed.")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N.")] = None,
-    amp: Annotated[bool | None, typer.Option("--amp/--no-amp", help="emod: float16 autocast on CUDA.")] = None,
+    amp: Annotated[bool | None, typer.Option("--amp/--no-amp", help="emod: CUDA autocast (bf16, else fp16).")] = None,
     workers: Annotated[int | None, typer.Option(help="emod: loader threads (default 0 on CPU, 4 on CUDA).")] = None,
     cache_dir: Annotated[Path | None, typer.Option(help="Cache root (default ~/.cache/emod_train).")] = None,
     cache: Annotated[bool | None, typer.Option("--cache/--no-cache", help="emod: read the signal cache.")] = None,
@@ -329,7 +329,7 @@ def finetune_command(
     seeds: Annotated[int | None, typer.Option(help="Runs with seeds seed..seed+N-1; mean and std reported.")] = None,
     seed: Annotated[int | None, typer.Option(help="First seed.")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N.")] = None,
-    amp: Annotated[bool | None, typer.Option("--amp/--no-amp", help="float16 autocast on CUDA.")] = None,
+    amp: Annotated[bool | None, typer.Option("--amp/--no-amp", help="CUDA autocast (bf16, else fp16).")] = None,
     workers: Annotated[int | None, typer.Option(help="Loader threads (default 0 on CPU, 4 on CUDA).")] = None,
     cache_dir: Annotated[Path | None, typer.Option(help="Signal cache root (default ~/.cache/emod_train).")] = None,
     cache: Annotated[

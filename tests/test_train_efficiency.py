@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -16,6 +18,31 @@ def reference_conv_block(block, x: torch.Tensor, tokens: int) -> torch.Tensor:
     """The encoder block as written before (conv layer, GroupNorm, GELU, adaptive pooling)."""
     h = F.gelu(block.norm(block.conv(x.unsqueeze(1))))
     return F.adaptive_avg_pool2d(h, (x.shape[1], tokens)).permute(0, 2, 3, 1)
+
+
+def reference_attention(attention, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Multi-head attention as written before: PyTorch's scaled dot-product attention on (S, heads, L, e)."""
+    s, length, dim = x.shape
+    q, k, v = attention.qkv(x).view(s, length, 3, attention.heads, dim // attention.heads).permute(2, 0, 3, 1, 4)
+    if mask is not None and mask.dtype != torch.bool:
+        mask = mask.to(q.dtype)
+    h = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    return attention.out(h.transpose(1, 2).reshape(s, length, dim))
+
+
+def reference_layer(layer, x: torch.Tensor, channel_mask: torch.Tensor | None) -> torch.Tensor:
+    """A Spatial-Temporal layer as written before (transposed copies, SDPA, relative bias gathered per head)."""
+    b, c, n, d = x.shape
+    h = layer.norm_spatial(x).transpose(1, 2).reshape(b * n, c, d)
+    mask = None
+    if channel_mask is not None:
+        mask = channel_mask[:, None, None, :].expand(b, n, 1, c).reshape(b * n, 1, 1, c)
+    x = x + reference_attention(layer.spatial, h, mask).view(b, n, c, d).transpose(1, 2)
+    position = torch.arange(n)
+    relative = (position[None, :] - position[:, None]).clamp(-layer.bias.max_relative + 1, layer.bias.max_relative - 1)
+    bias = layer.bias.table[:, relative + layer.bias.max_relative - 1].unsqueeze(0)
+    x = x + reference_attention(layer.temporal, layer.norm_temporal(x).reshape(b * c, n, d), bias).view(b, c, n, d)
+    return x + layer.ffn(layer.norm_ffn(x))
 
 
 def reference_backbone(model: EMODBackbone, x: torch.Tensor, ids: torch.Tensor, sfreq: float) -> torch.Tensor:
@@ -33,7 +60,7 @@ def reference_backbone(model: EMODBackbone, x: torch.Tensor, ids: torch.Tensor, 
     h = F.gelu(encoder.fuse(h)) + encoder.channel_embedding(ids.unsqueeze(0).expand(x.shape[0], -1)).unsqueeze(2)
     mask = channel_mask(ids, x.shape[0])
     for layer in model.transformer.layers:
-        h = layer(h, mask)
+        h = reference_layer(layer, h, mask)
     return model.transformer.norm(h)
 
 
@@ -119,14 +146,47 @@ def test_checkpointed_transformer_gives_the_same_outputs_and_gradients():
         torch.testing.assert_close(recomputed_grads[name], grad, rtol=1e-6, atol=1e-7, msg=name)
 
 
+def test_transformer_in_parts_gives_the_same_outputs_and_gradients():
+    torch.manual_seed(6)
+    model = EMODBackbone(EMODConfig(dim=16, heads=4, ffn=32, depth=2)).double().train()
+    x, ids = torch.randn(5, 4, 200, dtype=torch.float64) * 10, torch.tensor([1, 2, 0, 4])
+    weights = torch.randn(5, 4, 5, 16, dtype=torch.float64)
+    results = []
+    for checkpoint, chunk in ((False, None), (True, 2), (False, 3)):
+        model.transformer.checkpoint, model.transformer.chunk = checkpoint, chunk
+        results.append(_outputs_and_grads(model, model, x, ids, 200.0, weights))
+    (whole, whole_grads), *parts = results
+    for out, grads in parts:
+        torch.testing.assert_close(out, whole, rtol=1e-12, atol=1e-12)
+        for name, grad in whole_grads.items():
+            torch.testing.assert_close(grads[name], grad, rtol=1e-10, atol=1e-12, msg=name)
+
+
+def test_checkpointed_parts_replay_their_dropout():
+    torch.manual_seed(7)
+    model = EMODBackbone(EMODConfig(dim=16, heads=4, ffn=32, depth=2, dropout=0.3)).train()
+    x, ids = torch.randn(5, 3, 200) * 10, torch.tensor([1, 2, 3])
+    weights = torch.randn(5, 3, 5, 16)
+    results = []
+    for checkpoint in (False, True):
+        model.transformer.checkpoint, model.transformer.chunk = checkpoint, 2
+        torch.manual_seed(9)
+        results.append(_outputs_and_grads(model, model, x, ids, 200.0, weights))
+    (plain, plain_grads), (recomputed, recomputed_grads) = results
+    torch.testing.assert_close(recomputed, plain, rtol=0, atol=0)
+    for name, grad in plain_grads.items():
+        torch.testing.assert_close(recomputed_grads[name], grad, rtol=1e-6, atol=1e-7, msg=name)
+
+
 def test_memory_plan_follows_the_budget():
     from emod_train.engine.memory import (
         GIB,
-        SAFETY,
         checkpoint_for_budget,
         largest_batch,
         plan_checkpointing,
+        recompute_chunk,
         saved_bytes_per_window,
+        step_estimate,
     )
     from emod_train.errors import MemoryBudgetError
 
@@ -142,11 +202,18 @@ def test_memory_plan_follows_the_budget():
     roomy = plan_checkpointing(model, 16, 8, 400, 200.0, max_memory=64.0)
     assert not roomy.checkpoint and roomy.fits and "no checkpointing" in roomy.describe()
     without = largest_batch(memory, GIB, checkpoint=False)
-    assert largest_batch(memory, GIB, checkpoint=True) > without > 0
-    saving = SAFETY * 16 * (memory.full - memory.checkpointed - memory.layer)
-    tight = (roomy.estimate - saving / 2) / GIB  # between the estimates with and without checkpointing
-    plan = checkpoint_for_budget(model, 16, 8, 400, 200.0, max_memory=tight)
-    assert plan.checkpoint and plan.fits and model.transformer.checkpoint
+    assert largest_batch(memory, GIB, checkpoint=True, chunk=1) > without > 0
+    fixed = roomy.estimate - step_estimate(memory, 16, False)
+    assert recompute_chunk(8, 400, 200.0, TINY) == 16384 // (8 * 10)
+    one = step_estimate(memory, 16, True, 1, fixed)  # checkpointed, one window recomputed at a time
+    assert one < roomy.estimate
+    budget = (one + roomy.estimate) / 2  # between the estimates with and without checkpointing
+    whole = step_estimate(memory, 16, True, 16, fixed)  # the planned parts hold the whole batch here
+    plan = checkpoint_for_budget(model, 16, 8, 400, 200.0, max_memory=budget / GIB)
+    expected = 16 if whole <= budget else 1  # parts of recompute_chunk windows, else of one window
+    assert plan.checkpoint and plan.fits and plan.chunk == expected and plan.estimate <= budget
+    assert model.transformer.checkpoint and model.transformer.chunk == expected
+    assert f"{expected} windows recomputed at once" in plan.describe()
     with pytest.raises(MemoryBudgetError, match=r"needs about .* MiB even with checkpointing; --max-memory is"):
         checkpoint_for_budget(model, 16, 8, 400, 200.0, max_memory=1e-6)
     with pytest.raises(ValueError, match="max_memory must be positive"):
@@ -162,7 +229,7 @@ def test_pretraining_checkpoints_under_a_tight_budget_and_refuses_an_impossible_
     from emod_data.store import open_store
     from emod_train.cli import app
     from emod_train.data.windows import window_table
-    from emod_train.engine.memory import GIB, SAFETY, plan_checkpointing, saved_bytes_per_window
+    from emod_train.engine.memory import GIB, plan_checkpointing, saved_bytes_per_window, step_estimate
     from emod_train.methods.emod.pretrain import PretrainConfig, model_config_for, pretrain
     from emod_train.methods.emod.sampler import StructuredBatchSampler
 
@@ -176,8 +243,10 @@ def test_pretraining_checkpoints_under_a_tight_budget_and_refuses_an_impossible_
     sfreq = float(store.processing.sfreq)
     roomy = plan_checkpointing(backbone, windows, 62, 200, sfreq, max_memory=64.0)
     memory = saved_bytes_per_window(backbone, 62, 200, sfreq)
-    saving = SAFETY * windows * (memory.full - memory.checkpointed - memory.layer)
-    budget = (roomy.estimate - saving / 2) / GIB  # between the estimates with and without checkpointing
+    fixed = roomy.estimate - step_estimate(memory, windows, False)
+    one = step_estimate(memory, windows, True, 1, fixed)
+    assert one < roomy.estimate
+    budget = (roomy.estimate + one) / 2 / GIB  # between the estimates with and without checkpointing
     config = PretrainConfig(**{**probe.to_dict(), "out": str(tmp_path / "tight"), "max_memory": budget})
     result = pretrain(config, progress=False)
     info = json.loads((result.out / "config.json").read_text())
@@ -190,3 +259,42 @@ def test_pretraining_checkpoints_under_a_tight_budget_and_refuses_an_impossible_
     assert outcome.exit_code == 2
     message = outcome.output.strip()
     assert "\n" not in message and "--max-memory is 1e-06 GB" in message, message
+
+
+CUDA = pytest.mark.skipif(
+    not torch.cuda.is_available() and not os.environ.get("EMOD_REQUIRE_CUDA"), reason="needs a CUDA device"
+)
+
+
+@CUDA
+def test_cuda_backbone_matches_the_cpu():
+    torch.manual_seed(10)
+    model = _perturbed(EMODBackbone(TINY)).train()
+    x, ids = torch.randn(3, 5, 400) * 20, torch.tensor([1, 2, 0, 4, 5])
+    weights = torch.randn(3, 5, 10, TINY.dim)
+    cpu, cpu_grads = _outputs_and_grads(model, model, x, ids, 200.0, weights)
+    model.cuda()
+    gpu, gpu_grads = _outputs_and_grads(model, model, x.cuda(), ids.cuda(), 200.0, weights.cuda())
+    torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-4, atol=1e-4)
+    for name, grad in cpu_grads.items():
+        torch.testing.assert_close(gpu_grads[name].cpu(), grad, rtol=1e-3, atol=1e-4, msg=name)
+
+
+@CUDA
+def test_cuda_autocast_step_trains():
+    from emod_train.engine.runtime import amp_dtype, autocast, grad_scaler
+
+    device = torch.device("cuda")
+    torch.manual_seed(11)
+    model = EMODBackbone(TINY).to(device).train()
+    model.transformer.checkpoint, model.transformer.chunk = True, 2
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    scaler = grad_scaler(device, True)
+    x, ids = torch.randn(4, 5, 400, device=device) * 20, torch.arange(1, 6, device=device)
+    with autocast(device, True):
+        assert torch.get_autocast_dtype("cuda") == amp_dtype(device)
+        tokens = model(x, ids, 200.0)
+    scaler.scale(tokens.float().square().mean()).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    assert all(torch.isfinite(p).all() for p in model.parameters())

@@ -150,3 +150,47 @@ def test_chunked_and_recomputed_encoder_matches(monkeypatch):
         out, chunk_grad = run(chunk, checkpoint)
         torch.testing.assert_close(out, whole, atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(chunk_grad, grad, atol=1e-4, rtol=1e-4)
+
+
+def test_shaw_relative_positions_match_the_paper_formula():
+    from emod_train.methods.emod.model import ShawRelativePosition
+
+    torch.manual_seed(3)
+    relative = ShawRelativePosition(head_dim=4, max_relative=3).double()
+    with torch.no_grad():
+        relative.keys.normal_()
+        relative.values.normal_()
+    q, k, v = (torch.randn(2, 3, 7, 4, dtype=torch.float64) for _ in range(3))
+    out = relative.attend(q, k, v)
+    # the paper's form with explicit (L, L, e) tensors:
+    # e_ij = q_i . (k_j + a^K_ij) / sqrt(e), z_i = sum_j w_ij (v_j + a^V_ij)
+    position = torch.arange(7)
+    index = (position[None, :] - position[:, None]).clamp(-2, 2) + 2
+    a_k, a_v = relative.keys[index], relative.values[index]  # (L, L, e)
+    logits = (torch.einsum("bhie,bhje->bhij", q, k) + torch.einsum("bhie,ije->bhij", q, a_k)) / 2.0
+    weights = torch.softmax(logits, dim=-1)
+    expected = weights @ v + torch.einsum("bhij,ije->bhie", weights, a_v)
+    torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_shaw_option_trains_one_step_and_bias_stays_the_default():
+    assert EMODConfig().relative_position == "bias"
+    legacy = {k: v for k, v in TINY.to_dict().items() if k != "relative_position"}
+    assert EMODConfig.from_dict(legacy) == TINY  # configurations stored before the option read as "bias"
+    shaw = EMODConfig(dim=16, heads=4, ffn=32, depth=1, relative_position="shaw")
+    assert shaw.to_dict()["relative_position"] == "shaw" and EMODConfig.from_dict(shaw.to_dict()) == shaw
+    with pytest.raises(ValueError, match="relative_position must be one of"):
+        EMODConfig(relative_position="rope")
+    torch.manual_seed(4)
+    model = EMODBackbone(shaw).train()
+    layer = model.transformer.layers[0]
+    assert not hasattr(layer, "bias") and layer.relative.keys.shape == (2 * shaw.max_relative - 1, 4)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, ids = torch.randn(2, 3, 400) * 20, torch.tensor([1, 2, 3])
+    loss = model(x, ids, 200.0).square().mean()
+    loss.backward()
+    assert layer.relative.keys.grad.abs().sum() > 0 and layer.relative.values.grad.abs().sum() > 0
+    optimizer.step()
+    assert not torch.equal(before["transformer.layers.0.relative.values"], layer.relative.values)
+    assert torch.isfinite(model(x, ids, 200.0)).all()

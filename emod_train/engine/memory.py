@@ -7,8 +7,11 @@ one window through the backbone and adds up the tensors autograd saves for the b
 (:func:`torch.autograd.graph.saved_tensors_hooks`), once as is and once with every transformer layer
 checkpointed (recomputed in the backward pass, keeping only its input). :func:`plan_checkpointing`
 turns that into a decision for a batch and a budget (``--max-memory``), and
-:func:`apply_checkpointing` sets it on the model. Checkpointing changes time and memory only: a
-checkpointed layer is recomputed with the same random state, so results are unchanged.
+:func:`apply_checkpointing` sets it on the model. A checkpointed transformer also runs the batch in
+parts of a few windows (:attr:`emod_train.methods.emod.model.SpatialTemporalTransformer.chunk`,
+:func:`recompute_chunk`), so the backward pass recomputes one part's layer at a time and the memory a
+step needs grows per window only by the layer inputs it keeps. Checkpointing changes time and memory
+only: a checkpointed layer is recomputed with the same random state, so results are unchanged.
 """
 
 from __future__ import annotations
@@ -31,10 +34,21 @@ def _size(n_bytes: float) -> str:
 
 
 SAFETY = 2.2
-"""Factor from the saved activation bytes to a step's peak memory growth per window: gradients in flight,
-attention temporaries of the backward pass and allocator slack come on top of what autograd saves.
-Calibrated with ``benchmarks/train_step.py`` (10 s, 62-channel windows on the CPU: measured peak RSS growth
-per window over saved bytes was 1.6 without and 2.2 with checkpointing)."""
+"""Factor from the saved activation bytes of a step (or of one recomputed layer) to its peak memory growth:
+gradients in flight, attention temporaries of the backward pass and allocator slack come on top of what
+autograd saves. Calibrated with ``benchmarks/train_step.py`` (10 s, 62-channel windows on the CPU)."""
+
+CHECKPOINTED_SAFETY = 7.0
+"""The same factor for the bytes a checkpointed step keeps per window (the layer inputs, the encoder's
+saved tensors): each window's token gradients, the encoder's outputs and the loss's inputs, of about the
+same size, come on top, and the C allocator's fragmentation varies from run to run. Calibrated with
+``benchmarks/train_step.py --memory-only --memory-batches 6,16`` (10 s, 62-channel windows on the CPU, parts
+of 5 windows: 47, 50 and 83 MB measured peak RSS growth per window in three runs, over 12 MB kept: 4.0
+to 7.0; the largest is used; docs/training.md)."""
+
+RECOMPUTE_TOKENS = 1 << 14
+"""Tokens a checkpointed transformer runs at once (:func:`recompute_chunk`): 16384, five 10 s windows of
+62 channels; large enough that the layers' matrix products keep their speed."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +86,8 @@ class CheckpointPlan:
         Estimated peak of the step in bytes (activations with margin, plus parameters and optimiser state).
     fits : bool
         ``estimate <= budget``.
+    chunk : int or None
+        Windows the checkpointed transformer recomputes at once (None: the whole batch).
     """
 
     checkpoint: bool
@@ -79,10 +95,13 @@ class CheckpointPlan:
     budget: int
     estimate: int
     fits: bool
+    chunk: int | None = None
 
     def describe(self) -> str:
         """One line for logs."""
         mode = "checkpointing transformer layers" if self.checkpoint else "no checkpointing"
+        if self.checkpoint and self.chunk is not None:
+            mode += f" ({self.chunk} windows recomputed at once)"
         return (
             f"{mode}: {self.windows} windows per step, estimated peak {_size(self.estimate)} "
             f"of a {_size(self.budget)} budget" + ("" if self.fits else " (does not fit)")
@@ -156,6 +175,54 @@ def available_memory(device: torch.device) -> int:
     return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
 
 
+def recompute_chunk(channels: int, samples: int, sfreq: float, config=None) -> int:
+    """Windows a checkpointed transformer runs at once: :data:`RECOMPUTE_TOKENS` tokens, at least one window.
+
+    Parameters
+    ----------
+    channels, samples : int
+        Window shape.
+    sfreq : float
+        Sampling rate in Hz.
+    config : EMODConfig, optional
+        Backbone configuration (its tokens per second); the paper's by default.
+    """
+    from emod_train.methods.emod.model import EMODConfig, n_tokens
+
+    config = config or EMODConfig()
+    return max(1, RECOMPUTE_TOKENS // (channels * n_tokens(samples, sfreq, config.tokens_per_second)))
+
+
+def step_estimate(
+    activations: ActivationMemory, windows: int, checkpoint: bool, chunk: int | None = None, fixed: int = 0
+) -> int:
+    """Estimated peak memory growth (bytes) of a training step of ``windows`` windows.
+
+    Parameters
+    ----------
+    activations : ActivationMemory
+        From :func:`saved_bytes_per_window`.
+    windows : int
+        Windows per step.
+    checkpoint : bool
+        With transformer checkpointing.
+    chunk : int, optional
+        Windows recomputed at once when checkpointing (None: the whole batch).
+    fixed : int
+        Bytes independent of the batch (parameters, gradients, optimiser state).
+
+    Returns
+    -------
+    int
+        Without checkpointing ``SAFETY x windows x full``; with it ``CHECKPOINTED_SAFETY x windows x kept``
+        plus ``SAFETY x chunk x layer`` (one part's layer recomputed in the backward pass); plus ``fixed``.
+    """
+    if not checkpoint:
+        return int(SAFETY * windows * activations.full) + fixed
+    part = windows if chunk is None else min(chunk, windows)
+    return int(CHECKPOINTED_SAFETY * windows * activations.checkpointed + SAFETY * part * activations.layer) + fixed
+
+
 def plan_checkpointing(
     model: EMODBackbone,
     windows: int,
@@ -185,23 +252,29 @@ def plan_checkpointing(
     Returns
     -------
     CheckpointPlan
-        Checkpointing only when the step would not fit otherwise.
+        Checkpointing only when the step would not fit otherwise; then recomputing
+        :func:`recompute_chunk` windows at once, or one window when that does not fit either.
     """
     device = next(model.parameters()).device
     budget = int(max_memory * GIB) if max_memory is not None else available_memory(device)
     activations = saved_bytes_per_window(model, channels, samples, sfreq)
     n_parameters = sum(p.numel() for p in model.parameters()) + extra_parameters
     fixed = 4 * 4 * n_parameters  # weights, gradients and two optimiser moments in float32
-    full = int(SAFETY * windows * activations.full) + fixed
+    full = step_estimate(activations, windows, False, fixed=fixed)
     if full <= budget:
         return CheckpointPlan(False, windows, budget, full, True)
-    reduced = int(SAFETY * windows * (activations.checkpointed + activations.layer)) + fixed
-    return CheckpointPlan(True, windows, budget, reduced, reduced <= budget)
+    chunk = min(windows, recompute_chunk(channels, samples, sfreq, model.config))
+    reduced = step_estimate(activations, windows, True, chunk, fixed)
+    if reduced > budget and chunk > 1:
+        chunk = 1
+        reduced = step_estimate(activations, windows, True, chunk, fixed)
+    return CheckpointPlan(True, windows, budget, reduced, reduced <= budget, chunk)
 
 
 def apply_checkpointing(model: EMODBackbone, plan: CheckpointPlan) -> None:
-    """Set the plan's decision on the backbone's transformer."""
+    """Set the plan's decision (checkpointing, windows recomputed at once) on the backbone's transformer."""
     model.transformer.checkpoint = plan.checkpoint
+    model.transformer.chunk = plan.chunk if plan.checkpoint else None
 
 
 def checkpoint_for_budget(
@@ -235,8 +308,10 @@ def checkpoint_for_budget(
     return plan
 
 
-def largest_batch(activations: ActivationMemory, budget: int, checkpoint: bool, fixed: int = 0) -> int:
-    """The most windows whose estimated step fits ``budget`` bytes (0 when none does).
+def largest_batch(
+    activations: ActivationMemory, budget: int, checkpoint: bool, fixed: int = 0, chunk: int | None = None
+) -> int:
+    """The most windows whose estimated step (:func:`step_estimate`) fits ``budget`` bytes (0 when none does).
 
     Parameters
     ----------
@@ -248,9 +323,16 @@ def largest_batch(activations: ActivationMemory, budget: int, checkpoint: bool, 
         With transformer checkpointing.
     fixed : int
         Bytes independent of the batch (parameters, optimiser state).
+    chunk : int, optional
+        Windows recomputed at once when checkpointing (None: the whole batch).
     """
-    per_window = SAFETY * (activations.checkpointed + activations.layer if checkpoint else activations.full)
-    return max(0, int((budget - fixed) // per_window))
+    if not checkpoint:
+        return max(0, int((budget - fixed) // (SAFETY * activations.full)))
+    if chunk is None:
+        per_window = CHECKPOINTED_SAFETY * activations.checkpointed + SAFETY * activations.layer
+        return max(0, int((budget - fixed) // per_window))
+    room = budget - fixed - SAFETY * chunk * activations.layer
+    return max(0, int(room // (CHECKPOINTED_SAFETY * activations.checkpointed)))
 
 
 __all__ = [
@@ -261,5 +343,7 @@ __all__ = [
     "checkpoint_for_budget",
     "largest_batch",
     "plan_checkpointing",
+    "recompute_chunk",
     "saved_bytes_per_window",
+    "step_estimate",
 ]

@@ -68,16 +68,28 @@ def prepare_device(device: str | torch.device = "auto") -> torch.device:
     return resolved
 
 
+def amp_dtype(device: torch.device) -> torch.dtype | None:
+    """The autocast type of ``--amp`` on ``device``.
+
+    bfloat16 on CUDA devices that support it (no loss scaling needed), float16 on older CUDA devices,
+    None (float32) elsewhere: on the CPU bfloat16 was not consistently faster (docs/training.md).
+    """
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
 def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
-    """float16 autocast on CUDA when ``enabled``; a no-op context on other devices."""
-    if enabled and device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.float16)
+    """Autocast to :func:`amp_dtype` when ``enabled`` on CUDA; a no-op context on other devices."""
+    dtype = amp_dtype(device)
+    if enabled and dtype is not None:
+        return torch.autocast(device_type=device.type, dtype=dtype)
     return contextlib.nullcontext()
 
 
 def grad_scaler(device: torch.device, enabled: bool) -> torch.amp.GradScaler:
-    """A GradScaler, active only for float16 autocast on CUDA."""
-    return torch.amp.GradScaler("cuda", enabled=enabled and device.type == "cuda")
+    """A GradScaler, active only for float16 autocast (CUDA devices without bfloat16)."""
+    return torch.amp.GradScaler("cuda", enabled=enabled and amp_dtype(device) == torch.float16)
 
 
 def derive_seed(*parts: int) -> int:

@@ -14,7 +14,8 @@ vocabulary id of each channel to a grid of tokens (C channels x N time tokens x 
 
 2. Spatial-Temporal Transformer (:class:`SpatialTemporalTransformer`): 3 pre-norm layers of
    spatial attention (across channels), temporal attention (across time tokens, with a learned
-   Shaw-style relative position bias up to 50 tokens apart) and a GELU feed-forward network.
+   relative-position bias: one scalar per head and distance, clipped at 50 tokens, as EMOD's released
+   code; Shaw et al.'s key/value vectors with ``relative_position="shaw"``) and a GELU feed-forward network.
 
 Because tokens are pooled per second, segments of any length and sampling rate work; one batch
 shares C and T. Heads: :class:`ProjectionHead` (contrastive pretraining) and
@@ -35,6 +36,9 @@ from emod_train.methods.emod.conv_tokens import conv_norm_gelu_pool
 
 INPUT_NORMS = ("zscore", "scale", "none")
 """Input normalisations: per-window per-channel z-score, division by 100 µV, or none."""
+
+RELATIVE_POSITIONS = ("bias", "shaw")
+"""Relative-position forms of temporal attention: a per-head scalar bias, or Shaw et al.'s key/value vectors."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,11 @@ class EMODConfig:
     input_norm : {"zscore", "scale", "none"}
         Applied to the raw µV input inside :meth:`EMODBackbone.forward`: per-window, per-channel
         z-score (default), division by 100 µV, or nothing.
+    relative_position : {"bias", "shaw"}
+        Relative positions in temporal attention: ``"bias"`` (default, as EMOD's released code) a
+        learned scalar added to the logits per head and clipped distance (:class:`RelativePositionBias`);
+        ``"shaw"`` Shaw et al.'s (2018) learned key and value vectors per clipped distance, shared
+        across heads (:class:`ShawRelativePosition`).
     """
 
     vocab_size: int = 342
@@ -79,6 +88,7 @@ class EMODConfig:
     max_relative: int = 50
     dropout: float = 0.0
     input_norm: str = "zscore"
+    relative_position: str = "bias"
 
     def __post_init__(self) -> None:
         if self.dim % self.heads:
@@ -87,6 +97,8 @@ class EMODConfig:
             raise ValueError(f"kernel must be odd for 'same' padding (got {self.kernel})")
         if self.input_norm not in INPUT_NORMS:
             raise ValueError(f"input_norm must be one of {INPUT_NORMS} (got {self.input_norm!r})")
+        if self.relative_position not in RELATIVE_POSITIONS:
+            raise ValueError(f"relative_position must be one of {RELATIVE_POSITIONS} (got {self.relative_position!r})")
         if self.vocab_size < 2:
             raise ValueError(f"vocab_size must be at least 2 (got {self.vocab_size})")
 
@@ -137,7 +149,7 @@ def normalize_input(x: torch.Tensor, mode: str = "zscore", eps: float = 1e-6) ->
 class ConvBlock(nn.Module):
     """Per-channel ``Conv2d(1 -> dim, 1 x kernel, same)`` -> GroupNorm -> GELU -> pooling to N tokens.
 
-    The block runs as :func:`emod_train.conv_tokens.conv_norm_gelu_pool`: the convolution as one
+    The block runs as :func:`emod_train.methods.emod.conv_tokens.conv_norm_gelu_pool`: the convolution as one
     matrix multiply, GroupNorm folded into it from the patches' statistics, GELU and pooling block
     by block, and a backward pass that keeps nothing of full resolution (the same function and
     gradients; time and memory figures in docs/training.md).
@@ -226,8 +238,51 @@ class TripleDomainEncoder(nn.Module):
         return h + self.channel_embedding(channel_ids).unsqueeze(2)
 
 
+def attend(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None, dropout: float = 0.0
+) -> torch.Tensor:
+    """Scaled dot-product attention, on the CPU written out so that a learned bias stays cheap.
+
+    The same function as :func:`torch.nn.functional.scaled_dot_product_attention`. With a float
+    ``mask`` that needs a gradient (the temporal relative-position bias), PyTorch's CPU dispatch
+    falls back to its reference path, which checks the mask for fully masked rows and copies it
+    several times; with 8-wide heads its flash kernel is also slower than two batched matrix
+    products. On the CPU this computes ``softmax(q k^T / sqrt(e) + mask) v`` directly: the logits
+    are scaled and biased in place, and autograd keeps only q, k, v and the probabilities (the
+    bias gradient is the sum of the logit gradients over the batch). On other devices it calls
+    PyTorch's fused kernels.
+
+    Parameters
+    ----------
+    q, k, v : torch.Tensor
+        (..., L, e) queries, keys and values (any batch dimensions, strided views allowed).
+    mask : torch.Tensor, optional
+        Boolean keep-mask or float bias, broadcastable to (..., L, L).
+    dropout : float
+        Dropout probability on the attention weights (pass 0 outside training).
+
+    Returns
+    -------
+    torch.Tensor
+        (..., L, e).
+    """
+    if mask is not None and mask.dtype != torch.bool:
+        mask = mask.to(q.dtype)
+    if q.device.type != "cpu":
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
+    logits = torch.matmul(q, k.transpose(-1, -2)).mul_(q.shape[-1] ** -0.5)
+    if mask is not None and mask.dtype == torch.bool:
+        logits = logits.masked_fill_(~mask, float("-inf"))
+    elif mask is not None:
+        logits = logits.add_(mask)
+    weights = torch.softmax(logits, dim=-1)
+    if dropout > 0.0:
+        weights = F.dropout(weights, dropout)
+    return torch.matmul(weights, v)
+
+
 class Attention(nn.Module):
-    """Multi-head self-attention (fused q/k/v projection, PyTorch's scaled dot-product kernel)."""
+    """Multi-head self-attention: fused q/k/v projection, then :func:`attend`."""
 
     def __init__(self, dim: int, heads: int, dropout: float = 0.0) -> None:
         super().__init__()
@@ -236,13 +291,18 @@ class Attention(nn.Module):
         self.out = nn.Linear(dim, dim)
         self.dropout = dropout
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Attend within the middle axis of (S, L, dim); ``mask`` is a boolean keep-mask or a float bias."""
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None, relative: ShawRelativePosition | None = None
+    ) -> torch.Tensor:
+        """Attend within the middle axis of (S, L, dim).
+
+        ``mask`` is a boolean keep-mask or a float bias (logits); ``relative`` adds Shaw et al.'s
+        relative-position vectors to the keys and values instead.
+        """
         s, length, dim = x.shape
         q, k, v = self.qkv(x).view(s, length, 3, self.heads, dim // self.heads).permute(2, 0, 3, 1, 4)
-        if mask is not None and mask.dtype != torch.bool:
-            mask = mask.to(q.dtype)
-        h = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
+        dropout = self.dropout if self.training else 0.0
+        h = attend(q, k, v, mask, dropout) if relative is None else relative.attend(q, k, v, dropout)
         return self.out(h.transpose(1, 2).reshape(s, length, dim))
 
 
@@ -266,6 +326,41 @@ class RelativePositionBias(nn.Module):
         return self.table[:, relative + self.max_relative - 1].unsqueeze(0)
 
 
+class ShawRelativePosition(nn.Module):
+    """Shaw et al.'s (2018) relative positions: learned key and value vectors per clipped distance.
+
+    With ``r = clip(j - i)``, attention becomes ``softmax_j((q_i . (k_j + a^K_r)) / sqrt(e))`` and its
+    output ``sum_j w_ij (v_j + a^V_r)``; the vectors (width e of a head) are shared across heads, as
+    in the paper. Computed without (L, L, e) tensors: ``q a^K`` over the 2m - 1 distances, gathered
+    per (i, j), and the attention weights summed per distance before meeting ``a^V``.
+    """
+
+    def __init__(self, head_dim: int, max_relative: int = 50) -> None:
+        super().__init__()
+        self.max_relative = max_relative
+        self.keys = nn.Parameter(torch.zeros(2 * max_relative - 1, head_dim))
+        self.values = nn.Parameter(torch.zeros(2 * max_relative - 1, head_dim))
+        nn.init.trunc_normal_(self.keys, std=0.02)
+        nn.init.trunc_normal_(self.values, std=0.02)
+
+    def index(self, length: int) -> torch.Tensor:
+        """(length, length) long: the table row of each (i, j), ``clip(j - i) + max_relative - 1``."""
+        position = torch.arange(length, device=self.keys.device)
+        relative = (position[None, :] - position[:, None]).clamp(-self.max_relative + 1, self.max_relative - 1)
+        return relative + self.max_relative - 1
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout: float = 0.0) -> torch.Tensor:
+        """Attention of (..., L, e) queries, keys and values with the relative vectors; returns (..., L, e)."""
+        length = q.shape[-2]
+        index = self.index(length).expand(*q.shape[:-2], length, length)
+        logits = torch.matmul(q, k.transpose(-1, -2)) + torch.gather(q @ self.keys.to(q.dtype).T, -1, index)
+        weights = torch.softmax(logits * q.shape[-1] ** -0.5, dim=-1)
+        if dropout > 0.0:
+            weights = F.dropout(weights, dropout)
+        binned = weights.new_zeros(*weights.shape[:-1], self.keys.shape[0]).scatter_add(-1, index, weights)
+        return torch.matmul(weights, v) + binned @ self.values.to(weights.dtype)
+
+
 class SpatialTemporalLayer(nn.Module):
     """Pre-norm spatial attention, temporal attention (relative bias) and feed-forward, each residual."""
 
@@ -276,7 +371,10 @@ class SpatialTemporalLayer(nn.Module):
         self.spatial = Attention(d, config.heads, config.dropout)
         self.norm_temporal = nn.LayerNorm(d)
         self.temporal = Attention(d, config.heads, config.dropout)
-        self.bias = RelativePositionBias(config.heads, config.max_relative)
+        if config.relative_position == "shaw":
+            self.relative = ShawRelativePosition(d // config.heads, config.max_relative)
+        else:
+            self.bias = RelativePositionBias(config.heads, config.max_relative)
         self.norm_ffn = nn.LayerNorm(d)
         self.ffn = nn.Sequential(
             nn.Linear(d, config.ffn), nn.GELU(), nn.Dropout(config.dropout), nn.Linear(config.ffn, d)
@@ -292,33 +390,58 @@ class SpatialTemporalLayer(nn.Module):
             mask = channel_mask[:, None, None, :].expand(b, n, 1, c).reshape(b * n, 1, 1, c)
         h = self.spatial(h, mask).view(b, n, c, d).transpose(1, 2)
         x = x + self.drop(h)
-        h = self.temporal(self.norm_temporal(x).reshape(b * c, n, d), self.bias(n)).view(b, c, n, d)
+        h = self.norm_temporal(x).reshape(b * c, n, d)
+        if hasattr(self, "relative"):
+            h = self.temporal(h, relative=self.relative)
+        else:
+            h = self.temporal(h, self.bias(n))
+        h = h.view(b, c, n, d)
         x = x + self.drop(h)
         return x + self.drop(self.ffn(self.norm_ffn(x)))
 
 
 class SpatialTemporalTransformer(nn.Module):
-    """A stack of :class:`SpatialTemporalLayer` and a final LayerNorm."""
+    """A stack of :class:`SpatialTemporalLayer` and a final LayerNorm.
+
+    Every window goes through the layers on its own (attention runs within a window, normalisation
+    per token), so the stack can run on parts of the batch (:attr:`chunk`) with the same result.
+    With :attr:`checkpoint`, each layer of each part is recomputed in the backward pass instead of
+    keeping its activations: the backward pass then holds one part's activations of one layer at a
+    time, so the memory a step needs grows with the batch only by the layer inputs it keeps
+    (:mod:`emod_train.engine.memory` sizes both from a budget).
+    """
 
     checkpoint: bool = False
     """While training, recompute each layer in the backward pass instead of keeping its activations
     (same results, less memory, about a third more transformer time); set per model by
-    :func:`emod_train.memory.plan_checkpointing` from a memory budget."""
+    :func:`emod_train.engine.memory.plan_checkpointing` from a memory budget."""
+
+    chunk: int | None = None
+    """Windows run through the layers at once (None: the whole batch). With :attr:`checkpoint` this
+    bounds what one recomputation holds; results are the same up to float rounding (and, with dropout,
+    the same in distribution: the masks are drawn per part)."""
 
     def __init__(self, config: EMODConfig) -> None:
         super().__init__()
         self.layers = nn.ModuleList(SpatialTemporalLayer(config) for _ in range(config.depth))
         self.norm = nn.LayerNorm(config.dim)
 
-    def forward(self, x: torch.Tensor, channel_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, C, N, dim) -> (B, C, N, dim)."""
+    def _layers(self, x: torch.Tensor, channel_mask: torch.Tensor | None) -> torch.Tensor:
         recompute = self.checkpoint and self.training and torch.is_grad_enabled()
         for layer in self.layers:
             if recompute:
                 x = torch.utils.checkpoint.checkpoint(layer, x, channel_mask, use_reentrant=False)
             else:
                 x = layer(x, channel_mask)
-        return self.norm(x)
+        return x
+
+    def forward(self, x: torch.Tensor, channel_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, C, N, dim) -> (B, C, N, dim)."""
+        if self.chunk is None or self.chunk >= x.shape[0]:
+            return self.norm(self._layers(x, channel_mask))
+        masks = [None] * -(-x.shape[0] // self.chunk) if channel_mask is None else channel_mask.split(self.chunk)
+        parts = [self._layers(part, mask) for part, mask in zip(x.split(self.chunk), masks, strict=True)]
+        return self.norm(torch.cat(parts))
 
 
 class EMODBackbone(nn.Module):
@@ -549,15 +672,19 @@ def backbone_flops(n_channels: int, n_samples: int, sfreq: float, config: EMODCo
 
 __all__ = [
     "INPUT_NORMS",
+    "RELATIVE_POSITIONS",
     "AttentionPool",
     "ClassifierHead",
     "EMODBackbone",
     "EMODClassifier",
     "EMODConfig",
     "ProjectionHead",
+    "RelativePositionBias",
+    "ShawRelativePosition",
     "SpatialTemporalTransformer",
     "TokenPool",
     "TripleDomainEncoder",
+    "attend",
     "backbone_flops",
     "count_parameters",
     "n_tokens",
