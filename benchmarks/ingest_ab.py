@@ -20,6 +20,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from synthetic_store import warm_seed_subject
+
 RUN = """
 import shutil, sys, time
 from emod_data.config import ProcessingConfig
@@ -56,15 +58,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench-out"))
     args = parser.parse_args()
 
-    from emod_data.synth import synthesize
-
+    warm_seed_subject(args.out)
     raw = args.out / "raw_seed"
-    if not raw.exists():
-        synthesize("seed", raw, subjects=1, duration_scale=1.0, seed=0)
-    for path in sorted((raw / "Preprocessed_EEG").glob("*.mat")):
-        with open(path, "rb") as handle:
-            while handle.read(1 << 24):
-                pass
     versions = {"before": args.before, "after": args.after}
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in versions}
     for name, source in versions.items():  # warm-up of each version (compiled bytecode, first zarr writes)

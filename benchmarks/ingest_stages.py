@@ -28,6 +28,8 @@ import shutil
 import time
 from pathlib import Path
 
+from synthetic_store import warm_seed_subject
+
 STAGES = {
     "trial": ("emod_data.ingest", "_store_trial"),
     "harmonize": ("emod_data.ingest", "harmonize"),
@@ -69,15 +71,9 @@ def main() -> None:
 
     from emod_data.config import ProcessingConfig
     from emod_data.ingest import ingest
-    from emod_data.synth import synthesize
 
+    warm_seed_subject(args.out)
     raw = args.out / "raw_seed"
-    if not raw.exists():
-        synthesize("seed", raw, subjects=1, duration_scale=1.0, seed=0)
-    for path in sorted((raw / "Preprocessed_EEG").glob("*.mat")):
-        with open(path, "rb") as handle:
-            while handle.read(1 << 24):
-                pass
     store = args.out / "stages.zarr"
     shutil.rmtree(store, ignore_errors=True)
     ingest("seed", raw, store, config=ProcessingConfig.raw())

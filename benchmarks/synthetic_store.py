@@ -48,3 +48,29 @@ def make_store(
             report = ingest(corpus, out / "raw" / corpus, store, workers=workers)
             assert report.ok, report.failures
     return store
+
+
+def warm_seed_subject(out: Path) -> list[Path]:
+    """One synthetic SEED subject at real durations in ``out/raw_seed`` (made once), read once into the page cache.
+
+    Parameters
+    ----------
+    out : Path
+        Benchmark output folder.
+
+    Returns
+    -------
+    list of Path
+        The subject's three ``.mat`` files.
+    """
+    from emod_data.synth import synthesize
+
+    raw = out / "raw_seed"
+    if not raw.exists():
+        synthesize("seed", raw, subjects=1, duration_scale=1.0, seed=0)
+    files = sorted((raw / "Preprocessed_EEG").glob("*.mat"))
+    for path in files:
+        with open(path, "rb") as handle:
+            while handle.read(1 << 24):
+                pass
+    return files

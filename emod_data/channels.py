@@ -170,17 +170,7 @@ class ChannelPlan:
 
 
 def montage(names: list[str]):
-    """An MNE montage of vocabulary channel names, in head coordinates from the vocabulary.
-
-    Parameters
-    ----------
-    names : list of str
-        Channel names in any spelling :func:`canonical_name` understands.
-
-    Returns
-    -------
-    mne.channels.DigMontage
-    """
+    """An MNE ``DigMontage`` of channel names at their :func:`channel_positions` (head coordinates)."""
     import mne
 
     positions = channel_positions(list(names))
