@@ -1,22 +1,26 @@
-"""Structure of emod_data: no import cycles, no imports of another module's private names, short functions."""
+"""Structure of both packages: no import cycles, no imports of another module's private names, short functions."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
-import emod_data
+import pytest
 
-PACKAGE = Path(emod_data.__file__).parent
+import emod_data
+import emod_train
+
+PACKAGES = {"emod_data": Path(emod_data.__file__).parent, "emod_train": Path(emod_train.__file__).parent}
 MAX_FUNCTION_LINES = 100
 KNOWN_CYCLES: list[set[str]] = []
 KNOWN_LONG: set[str] = set()
 
 
-def _modules() -> dict[str, ast.Module]:
+def _modules(package: str) -> dict[str, ast.Module]:
+    root = PACKAGES[package]
     out = {}
-    for path in sorted(PACKAGE.rglob("*.py")):
-        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    for path in sorted(root.rglob("*.py")):
+        parts = path.relative_to(root.parent).with_suffix("").parts
         name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):  # imports only for type checkers do not run
@@ -31,7 +35,7 @@ def _imports(modules: dict[str, ast.Module]) -> dict[str, set[tuple[str, str]]]:
     out: dict[str, set[tuple[str, str]]] = {m: set() for m in modules}
     for name, tree in modules.items():
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("emod_data"):
+            if isinstance(node, ast.ImportFrom) and node.module in modules:
                 for alias in node.names:
                     sub = f"{node.module}.{alias.name}"
                     out[name].add((sub, "") if sub in modules else (node.module, alias.name))
@@ -72,8 +76,9 @@ def _cycles(graph: dict[str, set[str]]) -> list[set[str]]:
     return found
 
 
-def test_no_import_cycles():
-    modules = _modules()
+@pytest.mark.parametrize("package", PACKAGES)
+def test_no_import_cycles(package):
+    modules = _modules(package)
     graph = {
         m: {target for target, _ in imported if target in modules and target != m}
         for m, imported in _imports(modules).items()
@@ -81,20 +86,22 @@ def test_no_import_cycles():
     assert [c for c in _cycles(graph) if c not in KNOWN_CYCLES] == []
 
 
-def test_no_module_imports_another_modules_private_names():
+@pytest.mark.parametrize("package", PACKAGES)
+def test_no_module_imports_another_modules_private_names(package):
     bad = [
         f"{module} imports {name} from {target}"
-        for module, imported in _imports(_modules()).items()
+        for module, imported in _imports(_modules(package)).items()
         for target, name in imported
         if name.startswith("_") and not name.startswith("__") and target != module
     ]
     assert bad == []
 
 
-def test_functions_are_at_most_100_lines():
+@pytest.mark.parametrize("package", PACKAGES)
+def test_functions_are_at_most_100_lines(package):
     long = [
         f"{module}.{node.name} ({node.end_lineno - node.lineno + 1} lines)"
-        for module, tree in _modules().items()
+        for module, tree in _modules(package).items()
         for node in ast.walk(tree)
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
         and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
