@@ -74,6 +74,9 @@ _OPTION_NAMES = {"a": "--a", "sigma": "--sigma", "t": "--t", "ratio": "--mask-ra
 """Command-line names of settings whose option is not the field name with dashes."""
 
 
+_AMP_HELP = "autocast (unset: CUDA only, bf16 else fp16; --amp: also bf16 on CPUs with native bf16)."
+
+
 def _given(**options) -> dict:
     """The options given on the command line; the others (None) take the settings dataclass' defaults."""
     return {name: value for name, value in options.items() if value is not None}
@@ -200,7 +203,7 @@ def pretrain_command(
     augment: Annotated[bool | None, typer.Option("--augment/--no-augment", help="emod: EMOD's augmentations.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed.")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N.")] = None,
-    amp: Annotated[bool | None, typer.Option("--amp/--no-amp", help="emod: CUDA autocast (bf16, else fp16).")] = None,
+    amp: Annotated[bool | None, typer.Option("--amp/--no-amp", help="emod: " + _AMP_HELP)] = None,
     workers: Annotated[int | None, typer.Option(help="emod: loader threads (default 0 on CPU, 4 on CUDA).")] = None,
     cache_dir: Annotated[Path | None, typer.Option(help="Cache root (default ~/.cache/emod_train).")] = None,
     cache: Annotated[bool | None, typer.Option("--cache/--no-cache", help="emod: read the signal cache.")] = None,
@@ -329,7 +332,7 @@ def finetune_command(
     seeds: Annotated[int | None, typer.Option(help="Runs with seeds seed..seed+N-1; mean and std reported.")] = None,
     seed: Annotated[int | None, typer.Option(help="First seed.")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N.")] = None,
-    amp: Annotated[bool | None, typer.Option("--amp/--no-amp", help="CUDA autocast (bf16, else fp16).")] = None,
+    amp: Annotated[bool | None, typer.Option("--amp/--no-amp", help=_AMP_HELP)] = None,
     workers: Annotated[int | None, typer.Option(help="Loader threads (default 0 on CPU, 4 on CUDA).")] = None,
     cache_dir: Annotated[Path | None, typer.Option(help="Signal cache root (default ~/.cache/emod_train).")] = None,
     cache: Annotated[

@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from emod_train.methods.emod import conv_tokens
 from emod_train.methods.emod.conv_tokens import conv_norm_gelu_pool
 from emod_train.methods.emod.model import EMODBackbone, EMODConfig
 
@@ -81,8 +82,16 @@ def _outputs_and_grads(model, forward, x, ids, sfreq, weights):
     return out.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
 
-@pytest.mark.parametrize(("channels", "samples", "sfreq"), [(5, 400, 200.0), (3, 250, 128.0)])
-def test_backbone_outputs_and_gradients_match_the_layer_by_layer_form(channels, samples, sfreq):
+@pytest.mark.parametrize(
+    ("channels", "samples", "sfreq", "block_values"),
+    [(5, 400, 200.0, None), (3, 250, 128.0, None), (5, 400, 200.0, 1), (5, 400, 200.0, 2 * 5 * 400 * TINY.dim)],
+    ids=["even-pooling", "uneven-pooling", "channel-by-channel", "two-samples-at-once"],
+)
+def test_backbone_outputs_and_gradients_match_the_layer_by_layer_form(
+    channels, samples, sfreq, block_values, monkeypatch
+):
+    if block_values is not None:
+        monkeypatch.setattr(conv_tokens, "BLOCK_VALUES", block_values)
     torch.manual_seed(0)
     model = _perturbed(EMODBackbone(TINY)).double()
     x = torch.randn(3, channels, samples, dtype=torch.float64) * 20 + 5
@@ -100,7 +109,10 @@ def test_backbone_outputs_and_gradients_match_the_layer_by_layer_form(channels, 
         torch.testing.assert_close(fused_grads[name], grad, rtol=1e-9, atol=1e-10, msg=name)
 
 
-def test_fused_block_matches_in_float32_with_uneven_pooling():
+@pytest.mark.parametrize("block_values", [None, 1], ids=["one-block", "channel-by-channel"])
+def test_fused_block_matches_in_float32_with_uneven_pooling(block_values, monkeypatch):
+    if block_values is not None:  # blocks of one channel: the block loop and in-place GELU backward per block
+        monkeypatch.setattr(conv_tokens, "BLOCK_VALUES", block_values)
     torch.manual_seed(1)
     block = _perturbed(EMODBackbone(EMODConfig(dim=32, heads=4, ffn=32, depth=1))).encoder.spectral
     x = torch.randn(2, 7, 1001)  # 1001 rFFT bins -> 50 tokens: overlapping adaptive windows
@@ -288,3 +300,24 @@ def test_cuda_autocast_step_trains():
     scaler.step(optimizer)
     scaler.update()
     assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_amp_is_cuda_only_by_default_and_bfloat16_on_a_cpu_when_asked():
+    from emod_train.engine.runtime import amp_dtype, autocast, cpu_has_bfloat16, grad_scaler
+
+    cpu = torch.device("cpu")
+    assert amp_dtype(cpu) is None and amp_dtype(cpu, False) is None
+    expected = torch.bfloat16 if cpu_has_bfloat16() else None
+    assert amp_dtype(cpu, True) == expected
+    assert not grad_scaler(cpu, True).is_enabled()
+    torch.manual_seed(12)
+    model = EMODBackbone(TINY).train()
+    x, ids = torch.randn(2, 5, 400) * 20, torch.arange(1, 6)
+    with autocast(cpu, True):
+        assert torch.is_autocast_enabled("cpu") == (expected is not None)
+        tokens = model(x, ids, 200.0)
+    with autocast(cpu):
+        assert not torch.is_autocast_enabled("cpu")
+    tokens.float().square().mean().backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)

@@ -92,6 +92,19 @@ def test_ablations_run(store_all, tmp_path, loss):
     assert result.steps == 1 and torch.isfinite(torch.tensor(result.epoch_losses)).all()
 
 
+def test_cpu_bfloat16_autocast_pretrains_when_asked(store_all, tmp_path):
+    from emod_train.engine.runtime import cpu_has_bfloat16
+
+    runs = {}
+    for amp in (False, True):
+        config = _config(store_all, tmp_path / str(amp), tmp_path / "cache", epochs=1, steps_per_epoch=2, amp=amp)
+        runs[amp] = torch.tensor(pretrain(config, progress=False).epoch_losses)
+    assert torch.isfinite(runs[True]).all()
+    if cpu_has_bfloat16():  # the run was in bfloat16: the same losses to bfloat16's precision, not bit for bit
+        assert not torch.equal(runs[True], runs[False])
+    torch.testing.assert_close(runs[True], runs[False], rtol=0.05, atol=0.0)
+
+
 def test_released_code_options_run(store_all, tmp_path):
     """Released sampler (36 windows per corpus), per-corpus head BatchNorm, hard positives from V-A cells, floor."""
     config = _config(

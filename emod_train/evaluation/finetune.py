@@ -118,7 +118,7 @@ class FinetuneConfig(Settings):
     seeds: int = 1
     seed: int = 0
     device: str = "auto"
-    amp: bool = True
+    amp: bool | None = None
     workers: int | None = None
     cache: bool = True
     cache_dir: str | None = None
@@ -164,7 +164,7 @@ class FinetuneResult(RunResult):
     table: str
 
 
-def _batches_to_logits(model, loader, device, sfreq: float, amp: bool) -> tuple[np.ndarray, np.ndarray]:
+def _batches_to_logits(model, loader, device, sfreq: float, amp: bool | None) -> tuple[np.ndarray, np.ndarray]:
     model.eval()
     predictions, labels = [], []
     with torch.no_grad():
@@ -177,7 +177,7 @@ def _batches_to_logits(model, loader, device, sfreq: float, amp: bool) -> tuple[
     return np.concatenate(labels), np.concatenate(predictions)
 
 
-def evaluate(model, loader, device, sfreq: float, n_classes: int, amp: bool = True) -> dict:
+def evaluate(model, loader, device, sfreq: float, n_classes: int, amp: bool | None = None) -> dict:
     """Metrics of a model on a loader's windows (see :func:`emod_train.evaluation.metrics.classification_metrics`)."""
     y_true, y_pred = _batches_to_logits(model, loader, device, sfreq, amp)
     return classification_metrics(y_true, y_pred, n_classes)

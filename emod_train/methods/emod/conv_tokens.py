@@ -17,10 +17,11 @@ and the single-input-channel convolution runs far below the CPU's matrix-multipl
 - GELU runs in place and the pooling reads its output block by block (blocks of channels), so only
   one block of full-resolution values exists at a time;
 - the backward pass recomputes a block's pre-activation with the same multiply, forms its gradient
-  with one fused GELU-backward kernel, and reduces it at once to ``P^T dZ`` ((K + 1) x d per sample,
-  the last row being the per-channel sums). Every parameter gradient is a function of that small
-  tensor: it is obtained by differentiating ``sum(W_eff * P^T dZ)`` with autograd, which is exact
-  because the per-sample effective weights ``W_eff`` are the only way the parameters enter.
+  with one fused GELU-backward kernel written over the recomputed block, and reduces it at once to
+  ``P^T dZ`` ((K + 1) x d per sample, the last row being the per-channel sums). Every parameter
+  gradient is a function of that small tensor: it is obtained by differentiating
+  ``sum(W_eff * P^T dZ)`` with autograd, which is exact because the per-sample effective weights
+  ``W_eff`` are the only way the parameters enter.
 
 Nothing of full resolution is kept for the backward pass (the saved state is the input and K x K
 statistics per sample), so the block needs no activation checkpointing. The input itself receives
@@ -32,8 +33,16 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-BLOCK_VALUES = 1 << 22
-"""Full-resolution values (rows x d) computed at once: 2^22 float32 values are 16 MB."""
+BLOCK_VALUES = 1 << 19
+"""Full-resolution values (rows x d) computed at once on the CPU: 2^19 float32 values are 2 MB, so
+that a block's multiply, GELU and pooling (or GELU backward and reduction) stay in the caches. The
+K-deep multiply that forms a block is bound by memory writes on large blocks; on the 2-core reference
+machine the block ran up to 1.4x faster than with 16 MB blocks, though the gain varies with the
+machine's state (``benchmarks/conv_block.py``, docs/training.md)."""
+
+DEVICE_BLOCK_VALUES = 1 << 26
+"""The same on a GPU (2^26 float32 values are 256 MB): large blocks of several samples each, so that the
+loop launches few kernels."""
 
 
 def patches(x: torch.Tensor, kernel: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -109,9 +118,16 @@ def folded_affine(
     return torch.cat([weight.T.unsqueeze(0) * scale.unsqueeze(1), offsets.unsqueeze(1)], dim=1)
 
 
-def _channel_blocks(channels: int, length: int, dim: int) -> int:
-    """Channels per block so that a block holds about :data:`BLOCK_VALUES` full-resolution values."""
-    return max(1, min(channels, BLOCK_VALUES // max(1, length * dim)))
+def _blocks(x: torch.Tensor, dim: int) -> tuple[int, int]:
+    """(samples, channels) per block, so that a block holds about :data:`BLOCK_VALUES` values (on the CPU)
+    or :data:`DEVICE_BLOCK_VALUES` (elsewhere) of full resolution: whole samples when one fits, else
+    blocks of one sample's channels."""
+    batch, channels, length = x.shape
+    budget = BLOCK_VALUES if x.device.type == "cpu" else DEVICE_BLOCK_VALUES
+    per_channel = max(1, length * dim)
+    if channels * per_channel > budget:
+        return 1, max(1, budget // per_channel)
+    return max(1, min(batch, budget // (channels * per_channel))), channels
 
 
 def _pool(h: torch.Tensor, tokens: int) -> torch.Tensor:
@@ -129,11 +145,12 @@ def _gelu_pool_backward(grad: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     if length % tokens == 0:
         width = length // tokens
         spread = (grad / width).unsqueeze(3).expand(b, c, tokens, width, d)
-        return torch.ops.aten.gelu_backward(spread, z.view(b, c, tokens, width, d)).view(b, c, length, d)
+        view = z.view(b, c, tokens, width, d)
+        return torch.ops.aten.gelu_backward.grad_input(spread, view, grad_input=view).view(b, c, length, d)
     spread = torch.ops.aten._adaptive_avg_pool2d_backward(
         grad.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last), z.permute(0, 3, 1, 2)
     ).permute(0, 2, 3, 1)
-    return torch.ops.aten.gelu_backward.grad_input(spread, z, grad_input=spread)
+    return torch.ops.aten.gelu_backward.grad_input(spread, z, grad_input=z)
 
 
 class _ConvNormGeluPool(torch.autograd.Function):
@@ -141,20 +158,21 @@ class _ConvNormGeluPool(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, gamma, beta, groups: int, eps: float, tokens: int):
-        b, c, length = x.shape
+        b, c = x.shape[:2]
         d, k = weight.shape
-        step = _channel_blocks(c, length, d)
+        samples, step = _blocks(x, d)
         out = x.new_empty(b, c, tokens, d)
         means, covs = x.new_empty(b, k), x.new_empty(b, k, k)
-        for i in range(b):
-            rows, means[i : i + 1] = patches(x[i : i + 1], k)
-            flat = rows.view(-1, k + 1)
-            covs[i] = (flat.T @ flat)[:k, :k] / flat.shape[0]
-            w = folded_affine(weight, bias, gamma, beta, means[i : i + 1], covs[i : i + 1], groups, eps)[0]
+        for i in range(0, b, samples):
+            part = slice(i, i + samples)
+            rows, means[part] = patches(x[part], k)
+            flat = rows.view(rows.shape[0], -1, k + 1)
+            covs[part] = torch.bmm(flat.transpose(1, 2), flat)[:, :k, :k] / flat.shape[1]
+            w = folded_affine(weight, bias, gamma, beta, means[part], covs[part], groups, eps)
             for start in range(0, c, step):
-                block = rows[0, start : start + step]
-                z = torch.mm(block.reshape(-1, k + 1), w).view(1, block.shape[0], length, d)
-                out[i : i + 1, start : start + step] = _pool(torch.ops.aten.gelu_(z), tokens)
+                block = rows[:, start : start + step]
+                z = torch.bmm(block.reshape(rows.shape[0], -1, k + 1), w).view(*block.shape[:3], d)
+                out[part, start : start + step] = _pool(torch.ops.aten.gelu_(z), tokens)
         ctx.save_for_backward(x, weight, bias, gamma, beta, means, covs)
         ctx.groups, ctx.eps = groups, eps
         return out
@@ -164,20 +182,21 @@ class _ConvNormGeluPool(torch.autograd.Function):
         x, weight, bias, gamma, beta, means, covs = ctx.saved_tensors
         b, c, length = x.shape
         d, k = weight.shape
-        step = _channel_blocks(c, length, d)
+        samples, step = _blocks(x, d)
         grad = grad.contiguous()
         with torch.enable_grad():
             leaves = [t.detach().requires_grad_(True) for t in (weight, bias, gamma, beta)]
             folded = folded_affine(*leaves, means, covs, ctx.groups, ctx.eps)
         weights = folded.detach()
         reduced = torch.zeros_like(weights)  # per sample: rows^T dZ
-        for i in range(b):
-            rows, _ = patches(x[i : i + 1], k)
+        for i in range(0, b, samples):
+            part = slice(i, i + samples)
+            rows, _ = patches(x[part], k)
             for start in range(0, c, step):
-                block = rows[0, start : start + step].reshape(-1, k + 1)
-                z = torch.mm(block, weights[i]).view(1, -1, length, d)
-                dz = _gelu_pool_backward(grad[i : i + 1, start : start + step], z).reshape(-1, d)
-                reduced[i].addmm_(block.T, dz)
+                block = rows[:, start : start + step].reshape(rows.shape[0], -1, k + 1)
+                z = torch.bmm(block, weights[part]).view(rows.shape[0], -1, length, d)
+                dz = _gelu_pool_backward(grad[part, start : start + step], z).view(rows.shape[0], -1, d)
+                reduced[part].baddbmm_(block.transpose(1, 2), dz)
         with torch.enable_grad():
             grads = torch.autograd.grad((folded * reduced).sum(), leaves)
         return (None, *grads, None, None, None)

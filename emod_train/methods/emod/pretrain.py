@@ -106,8 +106,9 @@ class PretrainConfig(Settings):
         Seed of the model initialisation, the sampler, augmentations and dropout.
     device : str
         ``auto``, ``cpu``, ``cuda``, ``cuda:1``, ...
-    amp : bool
-        float16 autocast with gradient scaling (CUDA only; ignored on the CPU).
+    amp : bool, optional
+        Autocast (:func:`~emod_train.engine.runtime.amp_dtype`): None (default) on CUDA only (bfloat16,
+        else float16 with gradient scaling); True also bfloat16 on a CPU with native bfloat16; False never.
     workers : int, optional
         Loader threads; default 0 on the CPU (reading is far faster than training there) and 4 on CUDA.
     cache : bool
@@ -155,7 +156,7 @@ class PretrainConfig(Settings):
     augment: bool = True
     seed: int = 0
     device: str = "auto"
-    amp: bool = True
+    amp: bool | None = None
     workers: int | None = None
     cache: bool = True
     cache_dir: str | None = None
