@@ -11,7 +11,7 @@ round of each is kept (shared machines are noisy).
 Usage::
 
     python benchmarks/conv_block.py [--batch 32] [--sizes 17,18,19,20,22] [--repeats 5]
-    python benchmarks/conv_block.py --device cuda --batch 64 --sizes 19,22,24,26
+    python benchmarks/conv_block.py --device cuda --batch 64 --sizes 19,22,24,25,26
 """
 
 from __future__ import annotations

@@ -23,4 +23,4 @@ export EMOD_REQUIRE_CUDA=1  # the CUDA tests fail instead of skipping when CUDA 
 timeout 90 python -m pytest -q -p no:xdist -p no:cacheprovider tests/test_train_efficiency.py -k cuda
 timeout 150 python benchmarks/train_step.py --device cuda --batch "$batch" --repeats 3 --skip-previous \
     --precisions bf16,fp16 --memory-batches 8,24 --budget 24
-timeout 60 python benchmarks/conv_block.py --device cuda --batch "$batch" --sizes 19,22,24,26 --repeats 3
+timeout 60 python benchmarks/conv_block.py --device cuda --batch "$batch" --sizes 19,22,24,25,26 --repeats 3

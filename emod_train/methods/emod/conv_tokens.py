@@ -40,9 +40,10 @@ K-deep multiply that forms a block is bound by memory writes on large blocks; on
 machine the block ran up to 1.4x faster than with 16 MB blocks, though the gain varies with the
 machine's state (``benchmarks/conv_block.py``, docs/training.md)."""
 
-DEVICE_BLOCK_VALUES = 1 << 26
-"""The same on a GPU (2^26 float32 values are 256 MB): large blocks of several samples each, so that the
-loop launches few kernels."""
+DEVICE_BLOCK_VALUES = 1 << 25
+"""The same on a GPU (2^25 float32 values are 128 MB: two 10 s, 62-channel windows at 200 Hz): larger
+blocks, of whole samples where they fit, so that the loop launches fewer kernels, while the transient
+memory stays small beside a training step's."""
 
 
 def patches(x: torch.Tensor, kernel: int) -> tuple[torch.Tensor, torch.Tensor]:
