@@ -116,22 +116,26 @@ def _ranges(values) -> str:
 
 @app.command("info")
 def info_command() -> None:
-    """Show the training environment: torch version, threads and accelerators.
+    """Show the training environment: torch version, threads, accelerators and their autocast types.
 
     Use it to check that the CPU or CUDA build of torch you expect is the one
     installed before starting a long run.
     """
     import torch
 
+    from emod_train.engine.runtime import cpu_has_bfloat16
+
     table = Table(title="emod-train environment")
     table.add_column("item")
     table.add_column("value")
     table.add_row("torch", torch.__version__)
     table.add_row("CPU threads", str(torch.get_num_threads()))
+    table.add_row("CPU bfloat16 (--amp on the CPU)", "native" if cpu_has_bfloat16() else "no (float32)")
     table.add_row("CUDA available", str(torch.cuda.is_available()))
     for index in range(torch.cuda.device_count()):
         props = torch.cuda.get_device_properties(index)
-        table.add_row(f"cuda:{index}", f"{props.name}, {props.total_memory / 2**30:.0f} GiB")
+        precision = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+        table.add_row(f"cuda:{index}", f"{props.name}, {props.total_memory / 2**30:.0f} GiB, autocast {precision}")
     Console().print(table)
 
 

@@ -321,3 +321,15 @@ def test_amp_is_cuda_only_by_default_and_bfloat16_on_a_cpu_when_asked():
     tokens.float().square().mean().backward()
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+def test_info_says_whether_amp_reaches_the_cpu():
+    from typer.testing import CliRunner
+
+    from emod_train.cli import app
+    from emod_train.engine.runtime import cpu_has_bfloat16
+
+    outcome = CliRunner().invoke(app, ["info"], terminal_width=200)
+    assert outcome.exit_code == 0, outcome.output
+    row = next(line for line in outcome.output.splitlines() if "CPU bfloat16" in line)
+    assert ("native" if cpu_has_bfloat16() else "no (float32)") in row
