@@ -23,6 +23,12 @@ out = Console()
 @app.callback()
 def _root() -> None:
     """Train EMOD and SCMM models on an emod_data store."""
+    from emod_train.methods.registry import load_plugins
+
+    try:  # methods of other installed packages (entry points); a broken one is one line, exit code 2
+        load_plugins()
+    except _expected_errors() as exc:
+        _fail(exc)
 
 
 def _fail(exc: BaseException, verbose: bool = False) -> None:

@@ -200,3 +200,64 @@ def test_adding_a_method_example_registers_and_finetunes(store_all, tmp_path):
     finally:
         unregister("de_mlp")
     assert "de_mlp" not in [m.name for m in available_methods()]
+
+
+PLUGIN = """
+from dataclasses import dataclass
+
+from torch import nn
+
+from emod_train.methods import Built, Method
+
+
+@dataclass
+class Options:
+    hidden: int = 8
+
+
+def _prepare(store, shape, options, init, head):
+    return Built(config={"channels": list(shape.channels)}, make=lambda: nn.Linear(shape.n_chans * 5, shape.n_classes))
+
+
+def methods():
+    return [Method(name="plugin_linear", description="linear map of DE features (plugin)", inputs="de",
+                   options=Options, prepare=_prepare)]
+"""
+
+
+def _install_plugin(root, name: str, entry: str, module: str = "") -> None:
+    """An installed distribution in ``root`` (a sys.path entry) declaring one ``emod_train.methods`` entry point."""
+    info = root / f"{name}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[emod_train.methods]\n{name} = {entry}\n")
+    if module:
+        (root / f"{entry.split(':')[0]}.py").write_text(module)
+
+
+@pytest.mark.parametrize("broken", [False, True], ids=["plugin", "broken-plugin"])
+def test_installed_packages_add_methods_through_entry_points(tmp_path, monkeypatch, broken):
+    from emod_train.methods import registry
+
+    if broken:
+        _install_plugin(tmp_path, "emod_broken", "emod_missing_module:methods")
+    else:
+        _install_plugin(tmp_path, "emod_plugin", "emod_plugin_methods:methods", PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry, "_PLUGINS_LOADED", False)
+    try:
+        outcome = CliRunner().invoke(app, ["methods"], terminal_width=200)
+        if broken:
+            assert outcome.exit_code == 2
+            message = outcome.output.strip()
+            assert "\n" not in message and "method entry point 'emod_broken'" in message, message
+            assert "ModuleNotFoundError" in message
+            with pytest.raises(TaskError, match="emod_broken"):  # again on the next use, never silently skipped
+                available_methods()
+        else:
+            assert outcome.exit_code == 0, outcome.output
+            assert "plugin_linear" in outcome.output
+            assert get_method("plugin_linear").inputs == "de"
+    finally:
+        registry.unregister("plugin_linear")
+        monkeypatch.setattr(registry, "_PLUGINS_LOADED", True)

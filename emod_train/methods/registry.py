@@ -1,7 +1,8 @@
 """The method registry: name -> :class:`~emod_train.methods.Method` (EMOD, SCMM, braindecode's models).
 
 EMOD and SCMM are registered in :mod:`emod_train.methods.native`, braindecode's models in
-:mod:`emod_train.methods.braindecode_models`; ``docs/adding_a_method.md`` shows how to add one.
+:mod:`emod_train.methods.braindecode_models`, methods of other installed packages through the
+:data:`ENTRY_POINT_GROUP` entry points; ``docs/adding_a_method.md`` shows how to add one.
 """
 
 from __future__ import annotations
@@ -11,6 +12,12 @@ from emod_train.methods import INPUT_KINDS, Method
 
 _ADDED: dict[str, Method] = {}
 """Methods added with :func:`register`, by name, in registration order."""
+
+ENTRY_POINT_GROUP = "emod_train.methods"
+"""Entry-point group through which installed packages add methods: each entry point names a
+:class:`~emod_train.methods.Method`, a list of them, or a function without arguments returning either."""
+
+_PLUGINS_LOADED = False
 
 
 def register(method: Method) -> Method:
@@ -44,10 +51,58 @@ def unregister(name: str) -> None:
     _ADDED.pop(name, None)
 
 
+def load_plugins() -> None:
+    """Register the methods that installed packages declare under :data:`ENTRY_POINT_GROUP` (once per process).
+
+    Every listing and lookup of the registry calls it first, so ``emod-train`` sees such methods
+    without any import of the user's.
+
+    Raises
+    ------
+    TaskError
+        An entry point that cannot be imported, or that gives something other than methods (one
+        line naming the entry point).
+    """
+    global _PLUGINS_LOADED
+    if _PLUGINS_LOADED:
+        return
+    _PLUGINS_LOADED = True
+    from importlib.metadata import entry_points
+
+    try:
+        for point in entry_points(group=ENTRY_POINT_GROUP):
+            _register_entry_point(point)
+    except TaskError:
+        _PLUGINS_LOADED = False  # report it again on the next use rather than run without the method
+        raise
+
+
+def _register_entry_point(point) -> None:
+    """Load one entry point of :data:`ENTRY_POINT_GROUP` and register what it gives (see :func:`load_plugins`)."""
+    where = f"method entry point {point.name!r} ({point.value})"
+    try:
+        found = point.load()
+        if callable(found) and not isinstance(found, Method):
+            found = found()
+    except Exception as error:  # a broken plugin is reported as one line, whatever it raised
+        raise TaskError(f"{where} failed to load: {type(error).__name__}: {error}") from error
+    methods = [found] if isinstance(found, Method) else found
+    if not isinstance(methods, (list, tuple)) or not all(isinstance(m, Method) for m in methods):
+        raise TaskError(f"{where} gives {type(found).__name__}, not a Method or a list of them")
+    for method in methods:
+        if _ADDED.get(method.name) is method:
+            continue
+        try:
+            register(method)
+        except ValueError as error:
+            raise TaskError(f"{where}: {error}") from error
+
+
 def _native() -> list[Method]:
-    """EMOD and SCMM, then the methods added with :func:`register` (none of them imports braindecode)."""
+    """EMOD and SCMM, then the methods added with :func:`register` or by entry points (none imports braindecode)."""
     from emod_train.methods import native
 
+    load_plugins()
     return [*native.methods(), *_ADDED.values()]
 
 
