@@ -45,18 +45,18 @@ def main() -> None:
     device = torch.device(args.device)
     setting = "BLOCK_VALUES" if device.type == "cpu" else "DEVICE_BLOCK_VALUES"
     default = getattr(conv_tokens, setting)
-    sizes = [int(v) for v in args.sizes.split(",") if v]
+    try:
+        sizes = [int(v) for v in args.sizes.split(",") if v]
+    except ValueError:
+        parser.error(f"--sizes takes comma-separated integers (got {args.sizes!r})")
     torch.manual_seed(0)
     params = [torch.randn(DIM, KERNEL), torch.randn(DIM), 1 + torch.randn(DIM) / 2, torch.randn(DIM) / 2]
     params = [p.to(device).requires_grad_(True) for p in params]
     samples = round(args.seconds * SFREQ)
     tokens = round(args.seconds * 5)
     shapes = {"temporal": samples, "spectral": samples // 2 + 1}
-    data = {
-        name: (torch.randn(args.batch, CHANNELS, length, device=device), torch.randn(args.batch, CHANNELS, tokens, DIM))
-        for name, length in shapes.items()
-    }
-    data = {name: (x, g.to(device)) for name, (x, g) in data.items()}
+    grad = torch.randn(args.batch, CHANNELS, tokens, DIM, device=device)
+    data = {name: (torch.randn(args.batch, CHANNELS, length, device=device), grad) for name, length in shapes.items()}
 
     def sync() -> None:
         if device.type == "cuda":
