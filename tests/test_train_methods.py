@@ -259,5 +259,4 @@ def test_installed_packages_add_methods_through_entry_points(tmp_path, monkeypat
             assert "plugin_linear" in outcome.output
             assert get_method("plugin_linear").inputs == "de"
     finally:
-        registry.unregister("plugin_linear")
-        monkeypatch.setattr(registry, "_PLUGINS_LOADED", True)
+        registry.unregister("plugin_linear")  # monkeypatch restores the load flag and sys.path
